@@ -1,0 +1,200 @@
+"""What a hidden check sees of a submission, and the comparisons checks use.
+
+A check receives a `Student`: attribute access gives a proxy for a name in the
+student's notebook.  Calling it sends the arguments to wherever the student's
+code lives (a kernel, or an in-process namespace in unit tests) and returns
+plain data: floats, ints, bools, nested lists, dicts.  Every comparison below
+runs in the grading process on that data only.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from . import kernel_side
+
+log = logging.getLogger("vicourse.checks")
+
+
+class StudentCodeError(AssertionError):
+    """The student's code raised, or a name the check needs is missing.
+
+    The message names the function and the exception type only: the exception
+    text could echo hidden inputs, so it goes to the grader's log instead.
+    """
+
+
+@dataclass(frozen=True)
+class TorchTensor:
+    """An argument that should arrive in the student's kernel as a torch tensor."""
+
+    data: Any
+    dtype: str = "float32"
+
+
+def encode_argument(x):
+    """Arguments -> JSON with type tags that kernel_side.decode_argument undoes."""
+    if isinstance(x, TorchTensor):
+        return {"__tensor__": np.asarray(x.data, dtype=float).tolist(), "dtype": x.dtype}
+    if isinstance(x, np.ndarray):
+        return {"__ndarray__": x.tolist(), "dtype": str(x.dtype)}
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, tuple):
+        return {"__tuple__": [encode_argument(v) for v in x]}
+    if isinstance(x, list):
+        return [encode_argument(v) for v in x]
+    if isinstance(x, dict):
+        return {str(k): encode_argument(v) for k, v in x.items()}
+    return x
+
+
+Transport = Callable[[dict], dict]
+
+
+class Student:
+    """The student's notebook namespace, reachable only through a transport."""
+
+    def __init__(self, transport: Transport):
+        self._transport = transport
+
+    def __getattr__(self, name: str) -> "StudentFunction":
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return StudentFunction(self._transport, name)
+
+    def value(self, name: str):
+        """The value of a variable in the student's notebook, as plain data."""
+        return _unwrap(name, self._transport({"kind": "value", "name": name}))
+
+
+@dataclass
+class StudentFunction:
+    transport: Transport
+    name: str
+
+    def __call__(self, *args, **kwargs):
+        request = {
+            "kind": "call",
+            "name": self.name,
+            "args": encode_argument(list(args)),
+            "kwargs": encode_argument(kwargs),
+        }
+        return _unwrap(self.name, self.transport(request))
+
+
+def _unwrap(name: str, reply: dict):
+    if reply.get("ok"):
+        return reply.get("value")
+    error = reply.get("error", "an error")
+    log.info("student code %s raised %s: %s", name, error, reply.get("detail", ""))
+    if error == "NameError" and reply.get("detail", "").endswith("is not defined"):
+        raise StudentCodeError(f"`{name}` is not defined: run the cell that defines it")
+    if error == "Timeout":
+        raise StudentCodeError(f"`{name}` did not return within the time limit")
+    raise StudentCodeError(f"`{name}` raised {error} on the grader's inputs")
+
+
+def local_student(namespace: dict) -> Student:
+    """A Student over an in-process namespace (unit tests, authoring).
+
+    Requests and replies go through JSON exactly as they do with a kernel.
+    """
+
+    def transport(request: dict) -> dict:
+        request = json.loads(json.dumps(request))
+        reply = kernel_side.answer(namespace, request)
+        return json.loads(json.dumps(reply))
+
+    return Student(transport)
+
+
+# ---------------------------------------------------------------- comparisons
+
+
+def _short(value, limit: int = 120) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def as_float(value, what: str) -> float:
+    """A finite-or-infinite real number, or an AssertionError saying what came back."""
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise AssertionError(f"{what}: expected a single number, got {_short(value)}")
+    value = float(value)
+    if math.isnan(value):
+        raise AssertionError(f"{what}: got NaN")
+    return value
+
+
+def as_array(value, what: str, shape: tuple | None = None) -> np.ndarray:
+    """A float array of the given shape (None entries match any size)."""
+    try:
+        array = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise AssertionError(f"{what}: expected an array of numbers, got {_short(value)}") from None
+    if shape is not None:
+        ok = array.ndim == len(shape) and all(s is None or s == a for s, a in zip(shape, array.shape))
+        if not ok:
+            want = "(" + ", ".join("any" if s is None else str(s) for s in shape) + ")"
+            raise AssertionError(f"{what}: expected shape {want}, got {array.shape}")
+    if np.isnan(array).any():
+        raise AssertionError(f"{what}: the result contains NaN")
+    return array
+
+
+def assert_close(actual, expected, what: str, rtol: float = 1e-5, atol: float = 1e-8) -> None:
+    """Compare a student's numbers with the reference.
+
+    The default rtol lets float32 work pass.  Infinities must match exactly.
+    The message shows what the student returned, never the reference value.
+    """
+    expected = np.asarray(expected, dtype=float)
+    got = as_array(actual, what, shape=expected.shape)
+    same_inf = np.isinf(expected) == np.isinf(got)
+    if not same_inf.all() or (np.isinf(expected) & (np.sign(expected) != np.sign(got))).any():
+        raise AssertionError(f"{what}: got {_short(actual)}; infinities are not where they should be")
+    finite = ~np.isinf(expected)
+    if not np.allclose(got[finite], expected[finite], rtol=rtol, atol=atol):
+        raise AssertionError(f"{what}: got {_short(actual)}, which does not match the reference")
+
+
+def assert_within_se(estimate, truth: float, standard_error: float, what: str, z: float = 4.0) -> None:
+    """A Monte Carlo estimate must lie within z standard errors of the truth.
+
+    With z = 4 a correct estimator fails with probability about 6e-5 per
+    comparison; the seeds are fixed, so a pass is reproducible.
+    """
+    value = as_float(estimate, what)
+    if not abs(value - truth) <= z * standard_error:
+        raise AssertionError(
+            f"{what}: got {value:.6g}, more than {z:g} Monte Carlo standard errors from the expected value"
+        )
+
+
+# ---------------------------------------------------------------- calibration data
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A submission made from the source solution by replacing answer cells.
+
+    `replace` maps answer-cell grade ids to their new source.  `loses` names the
+    test cells (grade ids) that must score zero; every other autograded cell
+    must keep its points.  Correct alternatives lose nothing.
+    """
+
+    name: str
+    replace: dict[str, str]
+    loses: frozenset[str] = field(default_factory=frozenset)
+
+    def __post_init__(self):
+        object.__setattr__(self, "loses", frozenset(self.loses))

@@ -1,0 +1,108 @@
+"""Calling the student's code in a live Jupyter kernel and reading back plain data.
+
+`KernelTransport` is the transport behind `vicourse.checking.Student` when the
+student's notebook runs in a kernel (during `nbgrader autograde`, or under
+`pytest grader_tests --submission`).  Each request ships the source of
+`kernel_side.py` plus a JSON request, runs it with store_history=False, and
+reads the reply printed between two random markers, so anything else the
+student's code prints is ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import time
+from pathlib import Path
+from queue import Empty
+
+from nbclient.util import ensure_async, run_sync
+
+log = logging.getLogger("vicourse.kernel")
+
+_KERNEL_SIDE = (Path(__file__).with_name("kernel_side.py")).read_text()
+
+
+class KernelUnresponsive(RuntimeError):
+    """The kernel ignored an interrupt or died: it must be restarted."""
+
+
+class KernelTransport:
+    """Send requests to a kernel through a jupyter_client (async) kernel client."""
+
+    def __init__(self, kc, km, timeout: float = 30.0, on_unresponsive=None):
+        self.kc = kc
+        self.km = km
+        self.timeout = timeout
+        # called after a hang or death; should restart the kernel and restore its state
+        self.on_unresponsive = on_unresponsive
+
+    def __call__(self, request: dict) -> dict:
+        marker = "@@vicourse-" + secrets.token_hex(8) + "@@"
+        code = (
+            "def __vicourse_request():\n"
+            "    import json\n"
+            "    side = {}\n"
+            f"    exec({_KERNEL_SIDE!r}, side)\n"
+            f"    reply = side['answer'](globals(), json.loads({json.dumps(request)!r}))\n"
+            f"    print({marker!r} + json.dumps(reply) + {marker!r}, flush=True)\n"
+            "__vicourse_request()\n"
+            "del __vicourse_request\n"
+        )
+        try:
+            stdout = self.run(code, self.timeout)
+        except TimeoutError:
+            return {"ok": False, "error": "Timeout", "detail": f"no reply in {self.timeout}s"}
+        except KernelUnresponsive as exc:
+            if self.on_unresponsive is not None:
+                self.on_unresponsive()
+            return {"ok": False, "error": "Timeout", "detail": str(exc)}
+        parts = stdout.split(marker)
+        if len(parts) < 3:
+            return {"ok": False, "error": "NoReply", "detail": stdout[-2000:]}
+        try:
+            return json.loads(parts[-2])
+        except ValueError:
+            return {"ok": False, "error": "BadReply", "detail": parts[-2][:2000]}
+
+    def run(self, code: str, timeout: float) -> str:
+        """Execute code; return its stdout.  TimeoutError if it had to be interrupted."""
+        msg_id = self.kc.execute(code, store_history=False, allow_stdin=False)
+        deadline = time.monotonic() + timeout
+        chunks: list[str] = []
+        interrupted = False
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                if interrupted:
+                    raise KernelUnresponsive("the kernel did not stop after an interrupt")
+                log.warning("grader call exceeded %.0fs: interrupting the kernel", timeout)
+                run_sync(ensure_async_call(self.km.interrupt_kernel))()
+                interrupted = True
+                deadline = time.monotonic() + 5.0
+                continue
+            try:
+                msg = run_sync(ensure_async_call(self.kc.get_iopub_msg))(timeout=min(remaining, 1.0))
+            except Empty:
+                if not run_sync(ensure_async_call(self.kc.is_alive))():
+                    raise KernelUnresponsive("the kernel died") from None
+                continue
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            kind = msg["msg_type"]
+            if kind == "stream" and msg["content"].get("name") == "stdout":
+                chunks.append(msg["content"]["text"])
+            elif kind == "status" and msg["content"]["execution_state"] == "idle":
+                if interrupted:
+                    raise TimeoutError
+                return "".join(chunks)
+
+
+def ensure_async_call(fn):
+    """Wrap a sync-or-async callable so run_sync can drive it."""
+
+    async def call(*args, **kwargs):
+        return await ensure_async(fn(*args, **kwargs))
+
+    return call
