@@ -1,0 +1,103 @@
+"""Command line: `python -m vicourse <command>`, run from the course folder.
+
+  release [A ...]          student releases (stock nbgrader generate_assignment --force)
+  solutions [A ...]        executed, student-safe solutions (.ipynb + .html)
+  examples [A ...]         regenerate the sample submissions in examples/
+  grade A [options]        batch-autograde submitted/*/A, then report
+  report A                 per-question table and reports/A/grades.csv
+  feedback A               feedback HTML without hidden tests (stock generate_feedback)
+  demo                     releases, solutions, grade the examples, export, feedback
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+
+from . import batch, examples, release, report, solutions
+from .course import assignments, course_root, nbgrader
+
+
+def grade(root, assignment: str, workers: int, timeout: float, cell_timeout: int | None, only=None) -> str:
+    extra = [f"--Execute.timeout={cell_timeout}"] if cell_timeout else []
+    started = time.perf_counter()
+    outcomes = batch.grade_all(root, assignment, workers=workers, timeout=timeout, extra=extra, only=only)
+    seconds = time.perf_counter() - started
+    table = report.print_table(report.write_report(root, assignment))
+    return f"{table}\n  {len(outcomes)} submissions of {assignment} in {seconds:.1f} s with {workers} workers"
+
+
+def feedback(root, assignment: str) -> None:
+    result = nbgrader(root, "generate_feedback", assignment, "--force")
+    if result.returncode != 0:
+        print(f"generate_feedback failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}", file=sys.stderr)
+
+
+def export(root) -> None:
+    """Stock nbgrader export: one row per student and assignment (reports/grades_all.csv)."""
+    (root / "reports").mkdir(exist_ok=True)
+    result = nbgrader(root, "export", "--to", str(root / "reports" / "grades_all.csv"))
+    if result.returncode != 0:
+        print(f"export failed:\n{result.stderr[-2000:]}", file=sys.stderr)
+
+
+def demo(root, workers: int) -> None:
+    started = time.perf_counter()
+    print("== releases ==")
+    release.generate_releases(root)
+    print("== solutions ==")
+    solutions.build_solutions(root)
+    for assignment in assignments(root):
+        folder = root / "examples" / assignment
+        if not folder.is_dir():
+            continue
+        for example in sorted(folder.glob("*.ipynb")):
+            target = root / "submitted" / f"demo-{example.stem}" / assignment
+            shutil.rmtree(target, ignore_errors=True)
+            target.mkdir(parents=True)
+            shutil.copy(example, target / f"{assignment}.ipynb")
+        print(f"== autograde {assignment} (sample submissions from examples/{assignment}) ==")
+        only = [f"demo-{p.stem}" for p in sorted(folder.glob("*.ipynb"))]
+        print(grade(root, assignment, workers, timeout=600, cell_timeout=15, only=only))
+        feedback(root, assignment)
+    export(root)
+    print(f"== done in {time.perf_counter() - started:.0f} s: reports/ (grades), feedback/ (student HTML) ==")
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="vicourse", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["release", "solutions", "examples", "grade", "report", "feedback", "demo"])
+    parser.add_argument("assignments", nargs="*")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel autograde processes")
+    parser.add_argument("--timeout", type=float, default=900, help="seconds allowed per submission")
+    parser.add_argument("--cell-timeout", type=int, default=None, help="override the per-cell limit")
+    args = parser.parse_args(argv)
+    root = course_root()
+    names = args.assignments or None
+    if args.command == "release":
+        release.generate_releases(root, names)
+    elif args.command == "solutions":
+        solutions.build_solutions(root, names)
+    elif args.command == "examples":
+        for name in names or assignments(root):
+            for path in examples.write_examples(root, name):
+                print(path.relative_to(root))
+    elif args.command == "demo":
+        demo(root, args.workers)
+    else:
+        if not names:
+            parser.error(f"{args.command} needs an assignment name")
+        for name in names:
+            if args.command == "grade":
+                print(grade(root, name, args.workers, args.timeout, args.cell_timeout))
+            elif args.command == "report":
+                print(report.print_table(report.write_report(root, name)))
+            else:
+                feedback(root, name)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""Where things are in a course folder, and how nbgrader is invoked on it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+
+
+def course_root(start: str | os.PathLike | None = None) -> Path:
+    """The folder holding nbgrader_config.py: the given one or one of its parents."""
+    here = Path(start or os.getcwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "nbgrader_config.py").exists():
+            return folder
+    raise SystemExit(f"no nbgrader_config.py in {here} or above: run from the course folder")
+
+
+def assignments(root: Path) -> list[str]:
+    """Assignment names, from the instructor notebooks in source/."""
+    return sorted(p.parent.name for p in root.glob("source/*/*.ipynb") if p.stem == p.parent.name)
+
+
+def source_notebook(root: Path, assignment: str) -> Path:
+    return root / "source" / assignment / f"{assignment}.ipynb"
+
+
+def read_notebook(path: str | os.PathLike):
+    return nbformat.read(str(path), as_version=4)
+
+
+def kernel_environment() -> dict:
+    """Environment for grading: one math thread per kernel so parallel kernels
+    do not oversubscribe the cores, and a non-interactive matplotlib."""
+    env = dict(os.environ)
+    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MPLBACKEND="Agg")
+    env.pop("PYTHONPATH", None)  # nothing of the grader's path leaks into the student's kernel
+    # nbgrader runs the `alembic` script of its own environment when it opens a gradebook
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+    return env
+
+
+def nbgrader(root: Path, *args: str, timeout: float | None = None, quiet: bool = True) -> subprocess.CompletedProcess:
+    """Run a stock nbgrader command in the course folder."""
+    command = [sys.executable, "-m", "nbgrader", *args]
+    if quiet:
+        command.append("--log-level=WARN")
+    return subprocess.run(
+        command, cwd=root, env=kernel_environment(), capture_output=True, text=True, timeout=timeout
+    )
+
+
+def check_config(root: Path) -> None:
+    """nbgrader only logs a broken config and carries on without it: refuse instead."""
+    code = compile((root / "nbgrader_config.py").read_text(), str(root / "nbgrader_config.py"), "exec")
+    from traitlets.config import Config
+
+    namespace = {"get_config": lambda: Config(), "__file__": str(root / "nbgrader_config.py")}
+    exec(code, namespace)  # raises with a clear traceback if the config is broken

@@ -1,0 +1,63 @@
+"""Executed, student-safe solution notebooks (.ipynb with outputs, and .html).
+
+nbgrader's own generate_solution keeps the hidden tests and the markers, so
+this strips them from the instructor notebook, executes it, and exports it.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import time
+from pathlib import Path
+
+import nbformat
+from nbconvert import HTMLExporter
+from nbconvert.preprocessors import ExecutePreprocessor
+
+from .course import assignments, kernel_environment, read_notebook, source_notebook
+
+HIDDEN_BLOCK = re.compile(r"\n?[ \t]*### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS[ \t]*", re.S)
+MARKER_LINE = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n?", re.M)
+
+
+def student_safe(source_nb):
+    """The source notebook without hidden tests, solution markers or nbgrader metadata."""
+    nb = copy.deepcopy(source_nb)
+    for cell in nb.cells:
+        cell.source = MARKER_LINE.sub("", HIDDEN_BLOCK.sub("", cell.source)).rstrip()
+        cell.metadata.pop("nbgrader", None)
+        cell.metadata.pop("editable", None)
+        cell.metadata.pop("deletable", None)
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+    return nb
+
+
+def build_solution(root: Path, name: str, timeout: int = 600) -> float:
+    """Write solutions/<name>/<name>.ipynb and .html; return the execution time."""
+    import os
+
+    nb = student_safe(read_notebook(source_notebook(root, name)))
+    out_dir = root / "solutions" / name
+    out_dir.mkdir(parents=True, exist_ok=True)
+    saved = dict(os.environ)
+    os.environ.update(kernel_environment())
+    started = time.perf_counter()
+    try:
+        ExecutePreprocessor(timeout=timeout).preprocess(nb, {"metadata": {"path": str(root / "source" / name)}})
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    seconds = time.perf_counter() - started
+    nbformat.write(nb, str(out_dir / f"{name}.ipynb"))
+    html, _ = HTMLExporter().from_notebook_node(nb)
+    (out_dir / f"{name}.html").write_text(html, encoding="utf-8")
+    return seconds
+
+
+def build_solutions(root: Path, names: list[str] | None = None) -> None:
+    for name in names or assignments(root):
+        seconds = build_solution(root, name)
+        print(f"solutions/{name}/{name}.ipynb and .html (executed in {seconds:.1f} s)")
