@@ -161,7 +161,7 @@ def live_student(nb: NotebookNode, workdir: str, timeout: int = 60, graders_dir:
     executor._replay = []
     resources = {"metadata": {"path": workdir}}
     executor._check_assign_resources(resources)
-    with executor.setup_kernel(cwd=workdir):
+    with executor.setup_kernel():
         for index, cell in enumerate(executor.nb.cells):
             executor.preprocess_cell(cell, resources, index)
         yield executor.student()

@@ -1,0 +1,46 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
+A ?=
+
+.PHONY: install demo test release solutions examples autograde grade feedback benchmark clean
+
+$(STAMP): requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	rm -f $(VENV)/.installed-*; touch $@
+
+install: $(STAMP)
+
+demo: install          ## releases, solutions, autograde the sample submissions, report
+	$(PY) -m vicourse demo
+
+test: install          ## the project's tests (graders, pipeline, leaks, math)
+	$(PY) -m pytest -q tests
+
+release: install       ## student releases from source/
+	$(PY) -m vicourse release
+
+solutions: install     ## executed, student-safe solutions
+	$(PY) -m vicourse solutions
+
+examples: install      ## regenerate examples/ from release/ and source/
+	$(PY) -m vicourse examples
+
+autograde: install     ## stock nbgrader with the course config: make autograde A=01_entropy_kl
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/nbgrader autograde $(A)
+
+grade: install         ## batch autograde with repair, timeouts, report: make grade A=01_entropy_kl
+	$(PY) -m vicourse grade $(A)
+
+feedback: install
+	$(PY) -m vicourse feedback $(A)
+
+benchmark: install
+	$(PY) benchmarks/batch_vs_serial.py
+
+clean:
+	rm -rf build autograded/*/ submitted feedback reports gradebook.db

@@ -1,0 +1,53 @@
+"""Batch autograding throughput: N copies of a correct submission graded with one
+worker (serial) and with one worker per core, in one run, on a temporary course.
+
+    .venv/bin/python benchmarks/batch_vs_serial.py [assignment] [copies]
+
+Prints seconds per submission for each and the speed-up ratio.
+"""
+
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+
+from vicourse import batch, examples, release
+from vicourse.course import read_notebook, source_notebook
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    assignment = sys.argv[1] if len(sys.argv) > 1 else "01_entropy_kl"
+    copies = int(sys.argv[2]) if len(sys.argv) > 2 else 6
+    workers = os.cpu_count() or 2
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        for name in ("source", "grader_tests"):
+            shutil.copytree(ROOT / name, root / name)
+        shutil.copy(ROOT / "nbgrader_config.py", root)
+        release.generate_releases(root, [assignment])
+        full = examples.filled(read_notebook(root / "release" / assignment / f"{assignment}.ipynb"),
+                               read_notebook(source_notebook(root, assignment)))
+        for i in range(copies):
+            folder = root / "submitted" / f"s{i:03d}" / assignment
+            folder.mkdir(parents=True)
+            nbformat.write(full, str(folder / f"{assignment}.ipynb"))
+        timings = {}
+        for label, n in (("serial", 1), (f"batch x{workers}", workers)):
+            started = time.perf_counter()
+            outcomes = batch.grade_all(root, assignment, workers=n)
+            timings[label] = time.perf_counter() - started
+            assert all(o.status == "graded" for o in outcomes)
+        for label, seconds in timings.items():
+            print(f"{label:>10}: {seconds:6.1f} s for {copies} submissions ({seconds / copies:.2f} s each)")
+        serial, parallel = timings.values()
+        print(f"speed-up batch/serial: {serial / parallel:.2f}x on {workers} cores")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""Shared, expensive fixtures: each notebook is executed as few times as possible.
+
+* `course`: a temporary copy of the course (source, graders, config) with fresh
+  releases and its own gradebook, so tests never touch the working tree.
+* `graded(assignment)`: every calibration submission of an assignment (the
+  solution, the blank release, each known-wrong answer and correct alternative
+  from its grader module, and the sample submissions in examples/) autograded
+  in ONE parallel batch; returns scores and outcomes per submission.
+* `solution(assignment)`: a live kernel that ran the source notebook, as a
+  Student, for cross-checking stated numbers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from vicourse import batch, examples, release, report
+from vicourse.course import assignments, read_notebook, source_notebook
+from vicourse.grading_executor import live_student, load_checks
+from vicourse.solutions import MARKER_LINE, HIDDEN_BLOCK
+
+ROOT = Path(__file__).resolve().parents[1]
+ASSIGNMENTS = assignments(ROOT)
+VARIANT_KINDS = {"WRONG_ANSWERS": "wrong", "CORRECT_ALTERNATIVES": "alternative"}
+CHECK_TIMEOUT = "--ExecuteWithChecks.check_timeout=10"
+
+
+def grader_module(assignment: str):
+    checks = load_checks(ROOT / "grader_tests", assignment)
+    import sys
+
+    return sys.modules[f"vicourse_graders_{assignment}"], checks
+
+
+@pytest.fixture(scope="session")
+def course(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("course")
+    for name in ("source", "grader_tests", "examples"):
+        if (ROOT / name).exists():
+            shutil.copytree(ROOT / name, root / name)
+    shutil.copy(ROOT / "nbgrader_config.py", root)
+    release.generate_releases(root)
+    return root
+
+
+@dataclass
+class Graded:
+    scores: dict  # submission -> {grade id: score}
+    outcomes: dict  # submission -> batch.Outcome
+    max_points: dict  # grade id -> points
+    autograded: list  # grade ids of autograded test cells
+
+
+def variant_notebook(release_nb, source_nb, replace: dict[str, str]):
+    nb = examples.filled(release_nb, source_nb)
+    for cell in nb.cells:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if gid in replace:
+            cell.source = replace[gid]
+    return nb
+
+
+def calibration_submissions(course: Path, assignment: str) -> dict[str, str]:
+    """submission name -> notebook text."""
+    release_nb = read_notebook(course / "release" / assignment / f"{assignment}.ipynb")
+    source_nb = read_notebook(source_notebook(course, assignment))
+    module, _ = grader_module(assignment)
+    texts = {
+        "solution": nbformat.writes(examples.filled(release_nb, source_nb)),
+        "release": nbformat.writes(release_nb),
+    }
+    for kind, prefix in VARIANT_KINDS.items():
+        for index, variant in enumerate(getattr(module, kind, [])):
+            nb = variant_notebook(release_nb, source_nb, variant.replace)
+            texts[f"{prefix}-{index:02d}"] = nbformat.writes(nb)
+    for path in sorted((course / "examples" / assignment).glob("*.ipynb")):
+        texts[f"example-{path.stem}"] = path.read_text(encoding="utf-8")
+    return texts
+
+
+@pytest.fixture(scope="session")
+def graded(course):
+    cache: dict[str, Graded] = {}
+
+    def get(assignment: str) -> Graded:
+        if assignment not in cache:
+            for name, text in calibration_submissions(course, assignment).items():
+                folder = course / "submitted" / name / assignment
+                folder.mkdir(parents=True, exist_ok=True)
+                (folder / f"{assignment}.ipynb").write_text(text, encoding="utf-8")
+            outcomes = batch.grade_all(
+                course, assignment, workers=os.cpu_count() or 2, timeout=600,
+                extra=["--Execute.timeout=20", CHECK_TIMEOUT],
+            )
+            columns, scores, max_points, manual = report.question_scores(course, assignment)
+            cache[assignment] = Graded(
+                scores, {o.student: o for o in outcomes}, max_points, [c for c in columns if c not in manual]
+            )
+        return cache[assignment]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def solution():
+    stack = contextlib.ExitStack()
+    students = {}
+
+    def get(assignment: str):
+        if assignment not in students:
+            nb = read_notebook(source_notebook(ROOT, assignment))
+            for cell in nb.cells:
+                cell.source = MARKER_LINE.sub("", HIDDEN_BLOCK.sub("", cell.source))
+            os.environ.setdefault("MPLBACKEND", "Agg")
+            workdir = str(ROOT / "source" / assignment)
+            students[assignment] = stack.enter_context(live_student(nb, workdir, timeout=300))
+        return students[assignment]
+
+    with stack:
+        yield get

@@ -1,0 +1,71 @@
+"""The plain-data channel between checks and the student's code."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from nbformat.v4 import new_code_cell, new_notebook
+
+from vicourse import kernel_side
+from vicourse.checking import StudentCodeError, TorchTensor, as_float, assert_close, assert_within_se, local_student
+from vicourse.grading_executor import live_student
+
+
+def test_results_become_plain_data():
+    assert kernel_side.to_plain(np.float32(0.5)) == 0.5
+    assert kernel_side.to_plain(torch.tensor([[1.0, 2.0]])) == [[1.0, 2.0]]
+    assert kernel_side.to_plain((np.arange(2), {"a": np.int64(3)})) == [[0, 1], {"a": 3}]
+
+    class Rigged(float):
+        def __eq__(self, other):
+            return True
+
+    plain = kernel_side.to_plain(Rigged(1.0))
+    assert type(plain) is float and plain != 2.0
+    with pytest.raises(TypeError):
+        kernel_side.to_plain(object())
+
+
+def test_arguments_arrive_as_numpy_torch_and_tuples():
+    student = local_student({"kinds": lambda *a: [type(x).__name__ for x in a]})
+    assert student.kinds(np.zeros(2), TorchTensor([1.0]), (1, 2), [1]) == ["ndarray", "Tensor", "tuple", "list"]
+
+
+def test_student_errors_name_the_function_not_the_inputs():
+    def secret(x):
+        raise ValueError(f"bad input {x}")
+
+    student = local_student({"secret": secret})
+    with pytest.raises(StudentCodeError) as info:
+        student.secret(0.123456)
+    assert "secret" in str(info.value) and "0.123456" not in str(info.value)
+    with pytest.raises(StudentCodeError, match="not defined"):
+        student.missing()
+
+
+def test_comparisons_reject_nan_wrong_shapes_and_misplaced_infinities():
+    with pytest.raises(AssertionError, match="NaN"):
+        as_float(math.nan, "x")
+    with pytest.raises(AssertionError, match="shape"):
+        assert_close([1.0, 2.0], [1.0, 2.0, 3.0], "x")
+    with pytest.raises(AssertionError, match="infinities"):
+        assert_close([1.0, math.inf], [1.0, 2.0], "x")
+    assert_close([1.0, math.inf], [1.0 + 1e-7, math.inf], "x")
+    assert_close(np.float32(1 / 3), 1 / 3, "float32 passes")
+    with pytest.raises(AssertionError, match="standard errors"):
+        assert_within_se(1.5, 1.0, 0.1, "mc")
+    assert_within_se(1.3, 1.0, 0.1, "mc")
+
+
+def test_the_kernel_cannot_import_the_graders_and_printing_cannot_forge_a_reply(tmp_path):
+    nb = new_notebook(cells=[new_code_cell(
+        "import importlib.util\n"
+        "graders_visible = importlib.util.find_spec('grader_tests') is not None\n"
+        "def noisy(x):\n"
+        "    print('{\"ok\": true, \"value\": 42}')\n"
+        "    return x + 1\n"
+    )])
+    with live_student(nb, str(tmp_path), timeout=30) as student:
+        assert student.value("graders_visible") is False
+        assert student.noisy(1) == 2
