@@ -36,7 +36,7 @@ def grader_module(assignment: str):
     checks = load_checks(ROOT / "grader_tests", assignment)
     import sys
 
-    return sys.modules[f"vicourse_graders_{assignment}"], checks
+    return sys.modules.get(f"vicourse_graders_{assignment}"), checks
 
 
 @pytest.fixture(scope="session")

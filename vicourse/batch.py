@@ -3,8 +3,9 @@
 For each `submitted/<student>/<assignment>/`:
 1. stage a copy under `build/staged/` (the original is never modified),
    repaired against the release where cells or metadata went missing;
-2. run stock `nbgrader autograde <assignment> --student <student>` on the staged
-   copy in its own process group, with a wall-clock limit;
+2. run stock `nbgrader autograde` over the staged copies, one process per worker
+   (each grading its share of students), in its own process group, with a
+   wall-clock limit; a share that overruns is retried one submission at a time;
 3. record an outcome: status, the reasons, and what the hidden checks said.
 
 A submission that cannot be read, or whose grading crashes or hangs, gets an
@@ -43,11 +44,11 @@ class Outcome:
     seconds: float = 0.0
 
 
-def stage(root: Path, assignment: str, student: str, release_nb) -> Outcome:
-    """Copy one submission to the staging area, repaired; say what was done."""
+def stage(root: Path, assignment: str, student: str, release_nb, chunk: str) -> Outcome:
+    """Copy one submission to build/staged/<chunk>/, repaired; say what was done."""
     outcome = Outcome(student)
     source_dir = root / "submitted" / student / assignment
-    target_dir = root / STAGED / student / assignment
+    target_dir = root / STAGED / chunk / student / assignment
     shutil.rmtree(target_dir, ignore_errors=True)
     shutil.copytree(source_dir, target_dir)
     wanted = target_dir / f"{assignment}.ipynb"
@@ -74,12 +75,20 @@ def stage(root: Path, assignment: str, student: str, release_nb) -> Outcome:
     return outcome
 
 
-def autograde_one(root: Path, assignment: str, outcome: Outcome, timeout: float, extra: list[str]) -> Outcome:
-    """Stock nbgrader on one staged submission, killed with its kernels if it overruns."""
+def autograde_chunk(root: Path, assignment: str, chunk: str, outcomes: list[Outcome], timeout: float,
+                    extra: list[str]) -> None:
+    """One stock `nbgrader autograde` process for the staged students in build/staged/<chunk>.
+
+    One process per worker pays nbgrader's start-up (~4 s) once, not once per
+    submission.  The process runs in its own group so that, if it overruns, it is
+    killed together with its kernels.
+    """
+    for outcome in outcomes:
+        shutil.rmtree(root / "autograded" / outcome.student / assignment, ignore_errors=True)
+    student = outcomes[0].student if len(outcomes) == 1 else "*"
     command = [
-        sys.executable, "-m", "nbgrader", "autograde", assignment,
-        "--student", outcome.student, "--force", "--log-level=WARN",
-        f"--CourseDirectory.submitted_directory={STAGED}", *extra,
+        sys.executable, "-m", "nbgrader", "autograde", assignment, "--student", student, "--force",
+        "--log-level=WARN", f"--CourseDirectory.submitted_directory={STAGED}/{chunk}", *extra,
     ]
     started = time.perf_counter()
     process = subprocess.Popen(
@@ -87,24 +96,26 @@ def autograde_one(root: Path, assignment: str, outcome: Outcome, timeout: float,
         text=True, start_new_session=True,
     )
     try:
-        log, _ = process.communicate(timeout=timeout)
+        log, _ = process.communicate(timeout=timeout * len(outcomes))
+        overran = False
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
-        outcome.status = "timed out"
-        outcome.notes.append(f"grading took longer than {timeout:.0f} s and was stopped")
-        return outcome
-    finally:
-        outcome.seconds = time.perf_counter() - started
-    graded = root / "autograded" / outcome.student / assignment / f"{assignment}.ipynb"
-    if process.returncode != 0 or not graded.exists():
-        outcome.status = "failed"
-        last = [line for line in log.splitlines() if line.strip()][-3:]
-        outcome.notes.append("nbgrader could not grade it: " + " | ".join(last)[-400:])
-        return outcome
-    outcome.notes.extend(execution_notes(graded))
-    outcome.checks = failed_checks(graded)
-    return outcome
+        log, _ = process.communicate()
+        overran = True
+    seconds = (time.perf_counter() - started) / len(outcomes)
+    for outcome in outcomes:
+        outcome.seconds = seconds
+        graded = root / "autograded" / outcome.student / assignment / f"{assignment}.ipynb"
+        if graded.exists():
+            outcome.notes.extend(execution_notes(graded))
+            outcome.checks = failed_checks(graded)
+        elif overran:
+            outcome.status = "timed out"
+            outcome.notes.append(f"grading took longer than {timeout:.0f} s and was stopped")
+        else:
+            outcome.status = "failed"
+            mine = [line for line in log.splitlines() if outcome.student in line or "Error" in line][-3:]
+            outcome.notes.append("nbgrader could not grade it: " + " | ".join(mine)[-400:])
 
 
 def failed_checks(graded_path: Path) -> dict[str, str]:
@@ -161,10 +172,23 @@ def grade_all(
     ensure_release(root, assignment)
     release_nb = read_notebook(root / "release" / assignment / f"{assignment}.ipynb")
     names = only or students(root, assignment)
-    staged = [stage(root, assignment, name, release_nb) for name in names]
-    to_grade = [o for o in staged if o.status == "graded"]
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        list(pool.map(lambda o: autograde_one(root, assignment, o, timeout, extra or []), to_grade))
+    workers = max(1, min(workers, len(names)))
+    shutil.rmtree(root / STAGED, ignore_errors=True)
+    staged = [stage(root, assignment, name, release_nb, str(i % workers)) for i, name in enumerate(names)]
+    chunks = {str(k): [o for i, o in enumerate(staged) if i % workers == k and o.status == "graded"]
+              for k in range(workers)}
+    jobs = [(k, c) for k, c in chunks.items() if c]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(lambda job: autograde_chunk(root, assignment, job[0], job[1], timeout, extra or []), jobs))
+    # a chunk that overran is retried one submission at a time, so only the culprit is lost
+    retry = [o for o in staged if o.status == "timed out"]
+    for outcome in retry:
+        outcome.status, outcome.notes = "graded", [n for n in outcome.notes if not n.startswith("grading took")]
+        chunk = next(k for k, c in chunks.items() if outcome in c)
+        single = root / STAGED / f"{chunk}-{outcome.student}"
+        single.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(root / STAGED / chunk / outcome.student), str(single / outcome.student))
+        autograde_chunk(root, assignment, single.name, [outcome], timeout, extra or [])
     save_outcomes(root, assignment, staged)
     return staged
 

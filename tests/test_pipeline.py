@@ -1,0 +1,96 @@
+"""The grading pipeline end to end on a two-question course (tests/fixtures/toy_course):
+releases, sample submissions, repair, the batch autograder, hidden checks, reports
+and feedback, with short timeouts so hangs are cheap."""
+
+import shutil
+
+import pytest
+
+from conftest import ROOT
+from vicourse import batch, examples, release, report
+from vicourse.course import nbgrader
+
+TOY = ROOT / "tests" / "fixtures" / "toy_course"
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    root = tmp_path_factory.mktemp("toy")
+    shutil.copytree(TOY / "source", root / "source")
+    shutil.copytree(TOY / "grader_tests", root / "grader_tests")
+    shutil.copy(ROOT / "nbgrader_config.py", root)
+    release.generate_releases(root)
+    for path in examples.write_examples(root, "00_toy"):
+        folder = root / "submitted" / path.stem / "00_toy"
+        folder.mkdir(parents=True)
+        shutil.copy(path, folder / "00_toy.ipynb")
+    (root / "submitted" / "empty" / "00_toy").mkdir(parents=True)
+    outcomes = batch.grade_all(
+        root, "00_toy", workers=2, timeout=300,
+        extra=["--Execute.timeout=3", "--Execute.iopub_timeout=3", "--ExecuteWithChecks.check_timeout=3"],
+    )
+    columns, scores, _, _ = report.question_scores(root, "00_toy")
+    return root, {o.student: o for o in outcomes}, scores
+
+
+def test_release_is_leak_free(toy):
+    root, _, _ = toy
+    assert release.release_problems(root, "00_toy") == []
+
+
+def test_scores_follow_the_work_done(toy):
+    _, _, scores = toy
+    assert scores["full"] == {"test_double": 2, "test_half": 1, "explain": None}
+    assert scores["partial"]["test_double"] == 2 and scores["partial"]["test_half"] == 0
+
+
+def test_cheating_earns_nothing(toy):
+    _, outcomes, scores = toy
+    assert scores["cheater"]["test_double"] == 0
+    assert "double" in outcomes["cheater"].checks["test_double"]
+
+
+def test_broken_submission_is_repaired_and_graded_as_far_as_possible(toy):
+    _, outcomes, scores = toy
+    notes = " ".join(outcomes["broken"].notes)
+    assert outcomes["broken"].status == "graded"
+    assert "cell double: nbgrader metadata was missing and has been restored" in notes
+    assert "missing from the submission" in notes and "timed out" in notes
+    assert scores["broken"]["test_double"] == 2 and scores["broken"]["test_half"] == 0
+
+
+def test_unreadable_submissions_are_reported_and_the_batch_goes_on(toy):
+    _, outcomes, _ = toy
+    assert outcomes["garbled"].status == "unreadable" and "not a readable notebook" in outcomes["garbled"].notes[0]
+    assert outcomes["empty"].status == "unreadable" and "no notebook" in outcomes["empty"].notes[0]
+    assert {o.status for n, o in outcomes.items() if n not in ("garbled", "empty")} == {"graded"}
+
+
+def test_originals_are_untouched(toy):
+    root, _, _ = toy
+    assert (root / "submitted" / "broken" / "00_toy" / "00_toy.ipynb").read_text() == \
+        (root / "examples" / "00_toy" / "broken.ipynb").read_text()
+
+
+def test_report_and_feedback(toy):
+    root, _, _ = toy
+    table = report.print_table(report.write_report(root, "00_toy"))
+    assert "full" in table and "3/3" in table
+    result = nbgrader(root, "generate_feedback", "00_toy", "--student", "cheater", "--force")
+    assert result.returncode == 0, result.stderr
+    html = (root / "feedback" / "cheater" / "00_toy" / "00_toy.html").read_text()
+    assert "HIDDEN TESTS" not in html and "HiddenCheckFailed" in html
+
+
+def test_pytest_mode_runs_the_same_checks(toy, tmp_path):
+    import subprocess
+    import sys
+
+    root, _, _ = toy
+    def run(path):
+        return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                               str(root / "grader_tests"), "--submission", str(path)],
+                              cwd=root, capture_output=True, text=True)
+    shutil.copy(ROOT / "grader_tests" / "conftest.py", root / "grader_tests" / "conftest.py")
+    assert "2 passed" in run(root / "source" / "00_toy" / "00_toy.ipynb").stdout
+    assert "2 failed" in run(root / "release" / "00_toy" / "00_toy.ipynb").stdout
