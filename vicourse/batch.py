@@ -27,7 +27,7 @@ from pathlib import Path
 
 import nbformat
 
-from .course import check_config, kernel_environment, read_notebook
+from .course import check_config, gradebook_url, kernel_environment, read_notebook
 from .grading_executor import CHECK_FAILED
 from .release import generate_releases
 from .repair import edited_locked_cells, load_submission, repair
@@ -149,9 +149,8 @@ def ensure_release(root: Path, assignment: str) -> None:
     """The gradebook must know the assignment (generate_assignment records it)."""
     from nbgrader.api import Gradebook, MissingEntry
 
-    db_url = "sqlite:///" + str(root / "gradebook.db")
     try:
-        with Gradebook(db_url) as gradebook:
+        with Gradebook(gradebook_url(root)) as gradebook:
             gradebook.find_assignment(assignment)
         return
     except MissingEntry:

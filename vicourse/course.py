@@ -28,6 +28,12 @@ def source_notebook(root: Path, assignment: str) -> Path:
     return root / "source" / assignment / f"{assignment}.ipynb"
 
 
+def gradebook_url(root: Path) -> str:
+    """The course gradebook, as nbgrader_config.py names it (minus the lock timeout,
+    which only matters for concurrent writers)."""
+    return "sqlite:///" + str(root / "gradebook.db")
+
+
 def read_notebook(path: str | os.PathLike):
     return nbformat.read(str(path), as_version=4)
 

@@ -6,15 +6,16 @@ import csv
 import json
 from pathlib import Path
 
-from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.api import Gradebook
+
+from .course import gradebook_url
 
 
 def question_scores(root: Path, assignment: str):
     """(grade ids in notebook order, {student: {grade id: score}}, {grade id: max points},
     set of manually graded ids).  A score of None means "waiting for manual grading"."""
-    db_url = "sqlite:///" + str(root / "gradebook.db")
     scores: dict[str, dict[str, float | None]] = {}
-    with Gradebook(db_url) as gradebook:
+    with Gradebook(gradebook_url(root)) as gradebook:
         record = gradebook.find_assignment(assignment)
         columns, max_points, manual = [], {}, set()
         for notebook in record.notebooks:
@@ -85,5 +86,3 @@ def _fmt(value) -> str:
         return str(value)
     return f"{number:g}"
 
-
-__all__ = ["question_scores", "write_report", "print_table", "MissingEntry"]
