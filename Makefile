@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 A ?=
 
-.PHONY: install demo test release solutions examples autograde grade feedback benchmark clean
+.PHONY: install demo test release solutions examples calibrate autograde grade feedback benchmark clean
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,9 @@ solutions: install     ## executed, student-safe solutions
 examples: install      ## regenerate examples/ from release/ and source/
 	$(PY) -m vicourse examples
 
+calibrate: install     ## every known-wrong answer and alternative, graded fast: make calibrate A=01_entropy_kl
+	$(PY) -m vicourse calibrate $(A)
+
 autograde: install     ## stock nbgrader with the course config: make autograde A=01_entropy_kl
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/nbgrader autograde $(A)
 
@@ -39,8 +42,9 @@ grade: install         ## batch autograde with repair, timeouts, report: make gr
 feedback: install
 	$(PY) -m vicourse feedback $(A)
 
-benchmark: install
+benchmark: install     ## batch vs serial autograde; fast calibration vs stock autograde
 	$(PY) benchmarks/batch_vs_serial.py
+	$(PY) benchmarks/calibration_vs_autograde.py
 
 clean:
 	rm -rf build autograded/*/ submitted feedback reports gradebook.db

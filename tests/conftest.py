@@ -2,10 +2,13 @@
 
 * `course`: a temporary copy of the course (source, graders, config) with fresh
   releases and its own gradebook, so tests never touch the working tree.
-* `graded(assignment)`: every calibration submission of an assignment (the
-  solution, the blank release, each known-wrong answer and correct alternative
-  from its grader module, and the sample submissions in examples/) autograded
-  in ONE parallel batch; returns scores and outcomes per submission.
+* `graded(assignment)`: the solution, the blank release, a sample of the
+  known-wrong answers and correct alternatives from its grader module, and the
+  sample submissions in examples/, autograded by stock nbgrader in ONE parallel
+  batch; returns scores and outcomes per submission.
+* `calibrated(assignment)`: the notebook executed once in-process
+  (vicourse.calibration), grading every variant of its grader module in about
+  a second each instead of a fresh autograde run each.
 * `solution(assignment)`: a live kernel that ran the source notebook, as a
   Student, for cross-checking stated numbers.
 """
@@ -14,6 +17,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+
+os.environ.setdefault("MPLBACKEND", "Agg")  # before anything imports matplotlib
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +27,7 @@ import nbformat
 import pytest
 
 from vicourse import batch, examples, release, report
+from vicourse.calibration import VariantGrader
 from vicourse.course import assignments, read_notebook, source_notebook
 from vicourse.grading_executor import live_student, load_checks
 from vicourse.solutions import MARKER_LINE, HIDDEN_BLOCK
@@ -30,6 +36,17 @@ ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENTS = assignments(ROOT)
 VARIANT_KINDS = {"WRONG_ANSWERS": "wrong", "CORRECT_ALTERNATIVES": "alternative"}
 CHECK_TIMEOUT = "--ExecuteWithChecks.check_timeout=10"
+# per-cell limit: 1.5 times the slowest cell seen on a loaded 2-core machine (a torch import),
+# short enough that the broken example's endless loop stays cheap
+CELL_TIMEOUT = "--Execute.timeout=30"
+# variants of each kind that also go through stock autograde, to show that both routes agree
+STOCK_SAMPLE = {"WRONG_ANSWERS": 3, "CORRECT_ALTERNATIVES": 2}
+
+
+def stock_sample(variants: list, kind: str) -> list[int]:
+    """Indices of the variants that are autograded end to end: evenly spread over the list."""
+    count = min(STOCK_SAMPLE[kind], len(variants))
+    return sorted({round(i * (len(variants) - 1) / max(count - 1, 1)) for i in range(count)})
 
 
 def grader_module(assignment: str):
@@ -77,8 +94,9 @@ def calibration_submissions(course: Path, assignment: str) -> dict[str, str]:
         "release": nbformat.writes(release_nb),
     }
     for kind, prefix in VARIANT_KINDS.items():
-        for index, variant in enumerate(getattr(module, kind, [])):
-            nb = variant_notebook(release_nb, source_nb, variant.replace)
+        variants = getattr(module, kind, [])
+        for index in stock_sample(variants, kind):
+            nb = variant_notebook(release_nb, source_nb, variants[index].replace)
             texts[f"{prefix}-{index:02d}"] = nbformat.writes(nb)
     for path in sorted((course / "examples" / assignment).glob("*.ipynb")):
         texts[f"example-{path.stem}"] = path.read_text(encoding="utf-8")
@@ -97,13 +115,27 @@ def graded(course):
                 (folder / f"{assignment}.ipynb").write_text(text, encoding="utf-8")
             outcomes = batch.grade_all(
                 course, assignment, workers=os.cpu_count() or 2, timeout=600,
-                extra=["--Execute.timeout=20", CHECK_TIMEOUT],
+                extra=[CELL_TIMEOUT, CHECK_TIMEOUT],
             )
             columns, scores, max_points, manual = report.question_scores(course, assignment)
             cache[assignment] = Graded(
                 scores, {o.student: o for o in outcomes}, max_points, [c for c in columns if c not in manual]
             )
         return cache[assignment]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def calibrated():
+    graders: dict[str, VariantGrader] = {}
+
+    def get(assignment: str) -> VariantGrader:
+        if assignment not in graders:
+            _, checks = grader_module(assignment)
+            nb = read_notebook(source_notebook(ROOT, assignment))
+            graders[assignment] = VariantGrader(nb, checks, workdir=str(ROOT / "source" / assignment))
+        return graders[assignment]
 
     return get
 

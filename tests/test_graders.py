@@ -1,11 +1,12 @@
-"""The hidden graders, graded: through stock `nbgrader autograde` with the course config,
-the solution earns every autograded point, the blank release none, each known-wrong
-answer loses exactly the points its grader module says, and correct answers written
-in other styles lose nothing."""
+"""The hidden graders, graded.  Through stock `nbgrader autograde` with the course config,
+the solution earns every autograded point and the blank release none.  Each known-wrong
+answer loses exactly the points its grader module says, and correct answers written in
+other styles lose nothing: all of them through vicourse.calibration, and a sample of
+them through stock autograde as well, which must agree."""
 
 import pytest
 
-from conftest import ASSIGNMENTS, grader_module, read_notebook, ROOT
+from conftest import ASSIGNMENTS, VARIANT_KINDS, grader_module, read_notebook, ROOT, stock_sample
 from vicourse.grading_executor import is_test_cell
 
 
@@ -46,15 +47,23 @@ def test_blank_release_earns_nothing(graded, assignment):
 
 
 @pytest.mark.parametrize("assignment, index, variant", variants("WRONG_ANSWERS"))
-def test_known_wrong_answer_loses_exactly_its_points(graded, assignment, index, variant):
-    result = graded(assignment)
-    name = f"wrong-{index:02d}"
-    assert result.outcomes[name].status == "graded", result.outcomes[name].notes
-    assert lost(result, name) == set(variant.loses), result.outcomes[name].checks
+def test_known_wrong_answer_loses_exactly_its_points(calibrated, assignment, index, variant):
+    lost = calibrated(assignment).grade(variant.replace)
+    assert set(lost) == set(variant.loses), lost
 
 
 @pytest.mark.parametrize("assignment, index, variant", variants("CORRECT_ALTERNATIVES"))
-def test_correct_alternative_keeps_every_point(graded, assignment, index, variant):
+def test_correct_alternative_keeps_every_point(calibrated, assignment, index, variant):
+    assert calibrated(assignment).grade(variant.replace) == {}
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_stock_autograde_agrees_on_a_sample_of_variants(graded, assignment):
     result = graded(assignment)
-    name = f"alternative-{index:02d}"
-    assert lost(result, name) == set(), result.outcomes[name].checks
+    module, _ = grader_module(assignment)
+    for kind, prefix in VARIANT_KINDS.items():
+        variants = getattr(module, kind, [])
+        for index in stock_sample(variants, kind):
+            name = f"{prefix}-{index:02d}"
+            assert result.outcomes[name].status == "graded", result.outcomes[name].notes
+            assert lost(result, name) == set(variants[index].loses), (variants[index].name, result.outcomes[name].checks)

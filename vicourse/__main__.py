@@ -2,7 +2,8 @@
 
   release [A ...]          student releases (stock nbgrader generate_assignment --force)
   solutions [A ...]        executed, student-safe solutions (.ipynb + .html)
-  examples [A ...]         regenerate the sample submissions in examples/
+  examples [A ...]         sample submissions in examples/ (default: refresh the existing ones)
+  calibrate A              grade every WRONG_ANSWERS / CORRECT_ALTERNATIVES variant (fast)
   grade A [options]        batch-autograde submitted/*/A, then report
   report A                 per-question table and reports/A/grades.csv
   feedback A               feedback HTML without hidden tests (stock generate_feedback)
@@ -28,6 +29,28 @@ def grade(root, assignment: str, workers: int, timeout: float, cell_timeout: int
     seconds = time.perf_counter() - started
     table = report.print_table(report.write_report(root, assignment))
     return f"{table}\n  {len(outcomes)} submissions of {assignment} in {seconds:.1f} s with {workers} workers"
+
+
+def calibrate(root, assignment: str) -> bool:
+    """Print what each calibration variant loses; False if any differs from its grader module."""
+    from .calibration import VariantGrader
+    from .course import read_notebook, source_notebook
+    from .grading_executor import load_checks
+
+    os.environ.setdefault("MPLBACKEND", "Agg")  # the notebook runs in this process
+    checks = load_checks(root / "grader_tests", assignment)
+    module = sys.modules[f"vicourse_graders_{assignment}"]
+    grader = VariantGrader(read_notebook(source_notebook(root, assignment)), checks, str(root / "source" / assignment))
+    good = True
+    for kind in ("WRONG_ANSWERS", "CORRECT_ALTERNATIVES"):
+        for variant in getattr(module, kind, []):
+            lost = grader.grade(variant.replace)
+            ok = set(lost) == set(variant.loses)
+            good &= ok
+            print(f"{'ok ' if ok else 'BAD'} {variant.name}: loses {sorted(lost) or 'nothing'}")
+            for grade_id in sorted(set(lost) ^ set(variant.loses)):
+                print(f"      {grade_id}: {lost.get(grade_id, 'kept its points, but should lose them')}")
+    return good
 
 
 def feedback(root, assignment: str) -> None:
@@ -69,7 +92,7 @@ def demo(root, workers: int) -> None:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="vicourse", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["release", "solutions", "examples", "grade", "report", "feedback", "demo"])
+    parser.add_argument("command", choices=["release", "solutions", "examples", "calibrate", "grade", "report", "feedback", "demo"])
     parser.add_argument("assignments", nargs="*")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel autograde processes")
     parser.add_argument("--timeout", type=float, default=900, help="seconds allowed per submission")
@@ -82,7 +105,9 @@ def main(argv=None) -> None:
     elif args.command == "solutions":
         solutions.build_solutions(root, names)
     elif args.command == "examples":
-        for name in names or assignments(root):
+        # by default, refresh the assignments that already have sample submissions
+        existing = [a for a in assignments(root) if (root / "examples" / a).is_dir()]
+        for name in names or existing:
             for path in examples.write_examples(root, name):
                 print(path.relative_to(root))
     elif args.command == "demo":
@@ -91,7 +116,10 @@ def main(argv=None) -> None:
         if not names:
             parser.error(f"{args.command} needs an assignment name")
         for name in names:
-            if args.command == "grade":
+            if args.command == "calibrate":
+                if not calibrate(root, name):
+                    sys.exit(1)
+            elif args.command == "grade":
                 print(grade(root, name, args.workers, args.timeout, args.cell_timeout))
             elif args.command == "report":
                 print(report.print_table(report.write_report(root, name)))

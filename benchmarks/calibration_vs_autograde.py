@@ -1,0 +1,74 @@
+"""Grading calibration variants: in-process re-run (vicourse.calibration) against a full
+stock autograde of each variant, the same variants, in one run, on a temporary course.
+
+    .venv/bin/python benchmarks/calibration_vs_autograde.py [assignment] [variants]
+
+Prints seconds per variant for each route, whether both routes agree, and the ratio.
+"""
+
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+from vicourse import batch, examples, release, report  # noqa: E402
+from vicourse.calibration import VariantGrader  # noqa: E402
+from vicourse.course import read_notebook, source_notebook  # noqa: E402
+from vicourse.grading_executor import load_checks  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    assignment = sys.argv[1] if len(sys.argv) > 1 else "01_entropy_kl"
+    count = int(sys.argv[2]) if len(sys.argv) > 2 else 6
+    checks = load_checks(ROOT / "grader_tests", assignment)
+    module = sys.modules[f"vicourse_graders_{assignment}"]
+    variants = module.WRONG_ANSWERS[:: max(1, len(module.WRONG_ANSWERS) // count)][:count]
+
+    started = time.perf_counter()
+    grader = VariantGrader(read_notebook(source_notebook(ROOT, assignment)), checks, str(ROOT / "source" / assignment))
+    fast = {v.name: set(grader.grade(v.replace)) for v in variants}
+    fast_seconds = time.perf_counter() - started
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        for name in ("source", "grader_tests"):
+            shutil.copytree(ROOT / name, root / name)
+        shutil.copy(ROOT / "nbgrader_config.py", root)
+        release.generate_releases(root, [assignment])
+        release_nb = read_notebook(root / "release" / assignment / f"{assignment}.ipynb")
+        source_nb = read_notebook(source_notebook(root, assignment))
+        for i, variant in enumerate(variants):
+            nb = examples.filled(release_nb, source_nb)
+            for cell in nb.cells:
+                grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+                cell.source = variant.replace.get(grade_id, cell.source)
+            folder = root / "submitted" / f"v{i:02d}" / assignment
+            folder.mkdir(parents=True)
+            nbformat.write(nb, str(folder / f"{assignment}.ipynb"))
+        started = time.perf_counter()
+        batch.grade_all(root, assignment, workers=1)
+        stock_seconds = time.perf_counter() - started
+        columns, scores, max_points, manual = report.question_scores(root, assignment)
+        stock = {
+            v.name: {g for g in columns if g not in manual and (scores[f"v{i:02d}"].get(g) or 0) < max_points[g]}
+            for i, v in enumerate(variants)
+        }
+
+    n = len(variants)
+    print(f"{assignment}: {n} known-wrong variants, one process each way")
+    print(f"  in-process re-run : {fast_seconds:6.1f} s ({fast_seconds / n:.2f} s per variant, setup included)")
+    print(f"  stock autograde   : {stock_seconds:6.1f} s ({stock_seconds / n:.2f} s per variant)")
+    print(f"  same cells lost by both routes: {fast == stock}")
+    print(f"  speed-up: {stock_seconds / fast_seconds:.1f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,152 @@
+"""Grade many variants of a notebook quickly, to calibrate the hidden checks.
+
+A variant is the solution with some answer cells replaced (`checking.Variant`).
+Autograding each one through nbgrader costs a fresh kernel and the whole
+notebook; here the notebook runs once, in-process, and for each variant only
+the cells that can change a grade are re-run:
+
+* the replaced cells, with the variant's source;
+* every later graded cell (answers and tests) with its own source, since a
+  later answer may call the replaced one, as it would in the student's run.
+
+Before a cell is re-run, the names it binds are removed, so a variant cell that
+raises leaves its names undefined, as in a fresh run, instead of silently
+keeping the solution's.  Every hidden check then runs through the same
+`run_check`, with requests and replies passed through JSON exactly as with a
+kernel (`checking.local_student`); afterwards the original cells are re-run.
+
+A test cell is lost if its hidden check fails or its own visible asserts raise:
+the rule nbgrader's scoring applies.  The kernel transport has its own tests,
+and tests/test_graders.py autogrades a sample of the variants with stock
+nbgrader to confirm that the two routes agree.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import io
+import re
+import warnings
+
+from nbformat import NotebookNode
+from nbgrader.utils import is_grade, is_solution
+
+from .checking import local_student
+from .grading_executor import is_test_cell, run_check
+from .solutions import HIDDEN_BLOCK
+
+MAGIC_LINE = re.compile(r"^[ \t]*[%!].*$", re.M)
+
+
+def runnable(source: str) -> str:
+    """Cell source as plain Python: no hidden-test block, no IPython magics."""
+    return MAGIC_LINE.sub("", HIDDEN_BLOCK.sub("", source))
+
+
+def defined_names(source: str) -> list[str]:
+    """Names a cell binds at module level (defs, classes, assignments, imports, loop targets)."""
+    try:
+        tree = ast.parse(runnable(source))
+    except SyntaxError:
+        return []
+    names: list[str] = []
+
+    def targets(node):
+        if isinstance(node, ast.Name):
+            names.append(node.id)
+        elif isinstance(node, (ast.Tuple, ast.List)):
+            for element in node.elts:
+                targets(element)
+        elif isinstance(node, ast.Starred):
+            targets(node.value)
+
+    def visit(statements):
+        for node in statements:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names.append(node.name)
+                continue
+            if isinstance(node, ast.Assign):
+                for target in node.targets:
+                    targets(target)
+            elif isinstance(node, (ast.AnnAssign, ast.AugAssign, ast.For, ast.AsyncFor)):
+                targets(node.target)
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                names.extend((a.asname or a.name).split(".")[0] for a in node.names if a.name != "*")
+            elif isinstance(node, (ast.With, ast.AsyncWith)):
+                for item in node.items:
+                    if item.optional_vars is not None:
+                        targets(item.optional_vars)
+            for name in ("body", "orelse", "finalbody", "handlers"):
+                visit(getattr(node, name, None) or [])
+
+    visit(tree.body)
+    return sorted(set(names))
+
+
+class VariantGrader:
+    """A notebook executed once in a namespace; `grade(replace)` grades one variant."""
+
+    def __init__(self, nb: NotebookNode, checks: dict, workdir: str = "."):
+        self.workdir = workdir
+        self.cells = [c for c in nb.cells if c.cell_type == "code"]
+        self.checks = checks
+        self.namespace: dict = {"__name__": "__main__"}
+        self.student = local_student(self.namespace)
+        self.position = {
+            c.metadata.nbgrader["grade_id"]: i for i, c in enumerate(self.cells) if is_grade(c) or is_solution(c)
+        }
+        failed = [i for i in range(len(self.cells)) if self._execute(self.cells[i].source)]
+        if failed:
+            raise RuntimeError(f"the notebook itself raised in code cells {failed}")
+
+    def _execute(self, source: str) -> bool:
+        """Run one cell; True if it raised."""
+        quiet = io.StringIO()
+        with contextlib.chdir(self.workdir), contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet), \
+                warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a wrong answer's overflow warnings are expected
+            try:
+                exec(compile(runnable(source), "<cell>", "exec"), self.namespace)
+            except BaseException:  # noqa: BLE001 - a raising cell is what is being measured
+                return True
+        return False
+
+    def _rerun(self, indices: list[int], replace: dict[str, str]) -> set[str]:
+        """Re-run cells, replaced where asked; the grade ids of test cells that raised."""
+        raised = set()
+        for i in indices:
+            cell = self.cells[i]
+            grade_id = cell.metadata.nbgrader["grade_id"]
+            source = replace.get(grade_id, cell.source)
+            for name in defined_names(cell.source) + defined_names(source):
+                self.namespace.pop(name, None)
+            if self._execute(source) and is_test_cell(cell):
+                raised.add(grade_id)
+        return raised
+
+    def grade(self, replace: dict[str, str]) -> dict[str, str]:
+        """{test cell grade id: why it scores zero} for the solution with `replace` applied."""
+        unknown = set(replace) - set(self.position)
+        if unknown:
+            raise KeyError(f"no graded cell with grade id {sorted(unknown)}")
+        first = min((self.position[g] for g in replace), default=len(self.cells))
+        later_graded = [
+            i for i, c in enumerate(self.cells) if i >= first and (is_grade(c) or is_solution(c))
+        ]
+        try:
+            raised = self._rerun(later_graded, replace)
+            lost = {}
+            for cell in self.cells:
+                if not is_test_cell(cell):
+                    continue
+                grade_id = cell.metadata.nbgrader["grade_id"]
+                check = self.checks.get(grade_id)
+                message = run_check(check, self.student) if check else None
+                if message is None and grade_id in raised:
+                    message = "the test cell's own asserts raised"
+                if message is not None:
+                    lost[grade_id] = message
+            return lost
+        finally:
+            self._rerun(later_graded, {})
