@@ -4,6 +4,8 @@ and feedback, with short timeouts so hangs are cheap."""
 
 import shutil
 
+import nbformat
+
 import pytest
 
 from conftest import ROOT
@@ -36,6 +38,15 @@ def toy(tmp_path_factory):
 def test_release_is_leak_free(toy):
     root, _, _ = toy
     assert release.release_problems(root, "00_toy") == []
+
+
+def test_a_leaked_solution_line_is_caught(toy, tmp_path):
+    root, _, _ = toy
+    nb = nbformat.read(root / "release" / "00_toy" / "00_toy.ipynb", as_version=4)
+    nb.cells[3].source = nb.cells[3].source.replace("raise NotImplementedError()", "return 2 * np.asarray(x)")
+    leaky = tmp_path / "00_toy.ipynb"
+    nbformat.write(nb, leaky)
+    assert any("return 2 * np.asarray(x)" in p for p in release.release_problems(root, "00_toy", leaky))
 
 
 def test_scores_follow_the_work_done(toy):

@@ -25,18 +25,22 @@ def generate_releases(root: Path, names: list[str] | None = None) -> None:
 
 
 def solution_lines(source_nb) -> set[str]:
-    """Substantial lines of solution code and model answers in a source notebook."""
-    lines = set()
+    """Substantial lines of solution code and model answers in a source notebook.
+
+    A line the source also shows outside any solution (say, a tip in the text
+    suggesting `p = np.asarray(p, dtype=float)`) is not a secret.
+    """
+    lines, given = set(), []
     for cell in source_nb.cells:
-        if not is_solution(cell):
-            continue
-        if cell.cell_type == "code":
-            texts = SOLUTION_REGION.findall(cell.source)
+        if cell.cell_type == "markdown" and is_solution(cell) and is_grade(cell):
+            texts = [cell.source]
         else:
-            texts = [cell.source] if is_grade(cell) else SOLUTION_REGION.findall(cell.source)
+            texts = SOLUTION_REGION.findall(cell.source)
+            given.append(SOLUTION_REGION.sub("", cell.source))
         for text in texts:
             lines.update(line.strip() for line in text.splitlines() if len(line.strip()) >= 12)
-    return lines
+    given_text = "\n".join(given)
+    return {line for line in lines if line not in given_text}
 
 
 def release_problems(root: Path, name: str, release_path: Path | None = None) -> list[str]:

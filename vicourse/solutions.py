@@ -44,6 +44,8 @@ def build_solution(root: Path, name: str, timeout: int = 600) -> float:
     out_dir.mkdir(parents=True, exist_ok=True)
     saved = dict(os.environ)
     os.environ.update(kernel_environment())
+    # grading kernels draw nothing (Agg); solutions should show their figures inline
+    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
     started = time.perf_counter()
     try:
         ExecutePreprocessor(timeout=timeout).preprocess(nb, {"metadata": {"path": str(root / "source" / name)}})
