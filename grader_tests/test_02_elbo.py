@@ -1,0 +1,506 @@
+"""Hidden checks for assignment 02_elbo (the evidence lower bound).
+
+Each check receives a `Student` (vicourse.checking) and compares the student's
+results with private reference implementations on the notebook's example and on
+unseen random inputs drawn from fixed seeds.
+"""
+
+import numpy as np
+from scipy.special import logsumexp, xlogy
+from scipy.stats import norm
+
+from vicourse.checking import TorchTensor, Variant, as_array, assert_close
+
+# The notebook's running example (mirrors the read-only cell `example_data`).
+PI_EX = np.array([0.3, 0.7])
+MU_EX = np.array([-2.0, 1.5])
+SIGMA_EX = np.array([0.8, 1.2])
+X_EX = np.array([-3.0, -1.0, 0.0, 1.0, 2.5, 4.0])
+Q_EX = np.array([[0.5, 0.5], [0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.1, 0.9], [0.3, 0.7]])
+LOGW_EX = np.array([[-1.0, -2.0, -0.5], [-3.0, -3.0, -3.0], [-900.0, -901.0, -905.0]])
+MU_KL = np.array([[0.0, 0.0, 0.0], [1.0, -2.0, 0.5]])
+LV_KL = np.array([[0.0, 0.0, 0.0], [-1.0, 0.5, 2.0]])
+
+
+# ---------------------------------------------------------------- references
+
+
+def _log_joint(x, pi, mu, sigma):
+    """log p(x_i, z = k), shape (n, K)."""
+    x = np.asarray(x, dtype=float)[:, None]
+    return np.log(pi) + norm.logpdf(x, loc=np.asarray(mu, float), scale=np.asarray(sigma, float))
+
+
+def _ref_log_evidence(x, pi, mu, sigma):
+    return logsumexp(_log_joint(x, pi, mu, sigma), axis=1)
+
+
+def _ref_posterior(x, pi, mu, sigma):
+    lj = _log_joint(x, pi, mu, sigma)
+    return np.exp(lj - logsumexp(lj, axis=1, keepdims=True))
+
+
+def _ref_elbo(x, q, pi, mu, sigma):
+    q = np.asarray(q, dtype=float)
+    return np.sum(q * _log_joint(x, pi, mu, sigma), axis=1) - np.sum(xlogy(q, q), axis=1)
+
+
+def _ref_iwae(log_w):
+    log_w = np.asarray(log_w, dtype=float)
+    return logsumexp(log_w, axis=-1, b=1.0 / log_w.shape[-1])
+
+
+def _ref_kl(mu, logvar):
+    """Per-dimension log(1/sigma) + (sigma^2 + mu^2)/2 - 1/2, summed over the last axis."""
+    mu, logvar = np.asarray(mu, float), np.asarray(logvar, float)
+    sigma = np.exp(0.5 * logvar)
+    return np.sum(-np.log(sigma) + 0.5 * (sigma**2 + mu**2) - 0.5, axis=-1)
+
+
+# ---------------------------------------------------------------- unseen inputs
+
+
+def _mixture(rng, k):
+    pi = rng.dirichlet(np.full(k, 2.0))
+    mu = np.sort(rng.normal(0.0, 2.5, k))
+    sigma = rng.uniform(0.5, 2.0, k)
+    return pi, mu, sigma
+
+
+def _points(rng, mu, n):
+    return rng.uniform(mu.min() - 4.0, mu.max() + 4.0, n)
+
+
+def _narrow_mixture(rng, k):
+    """Components narrow enough that every density underflows to 0 at |x| = 50."""
+    pi, mu, _ = _mixture(rng, k)
+    return pi, mu, rng.uniform(0.5, 1.0, k)
+
+
+TAIL_X = np.array([-60.0, -50.0, 45.0, 50.0])
+
+
+# ---------------------------------------------------------------- checks
+
+
+def test_log_evidence(nb):
+    """Part C.1: log p(x) of a Gaussian mixture on the example, on unseen mixtures (K = 2, 3) and far in the tails."""
+    assert_close(nb.log_evidence(X_EX, PI_EX, MU_EX, SIGMA_EX), _ref_log_evidence(X_EX, PI_EX, MU_EX, SIGMA_EX),
+                 "log p(x) on the example mixture", rtol=1e-5, atol=1e-5)
+    rng = np.random.default_rng(20201)
+    for k in (2, 3, 3):
+        pi, mu, sigma = _mixture(rng, k)
+        x = _points(rng, mu, 25)
+        assert_close(nb.log_evidence(x, pi, mu, sigma), _ref_log_evidence(x, pi, mu, sigma),
+                     f"log p(x) on an unseen {k}-component mixture (log of the pi-weighted sum of the component densities)",
+                     rtol=1e-5, atol=1e-5)
+    pi, mu, sigma = _narrow_mixture(rng, 3)
+    got = as_array(nb.log_evidence(TAIL_X, pi, mu, sigma), "log p(x) far in the tails", shape=(TAIL_X.size,))
+    if not np.isfinite(got).all():
+        raise AssertionError("log p(x) far in the tails (|x| around 50) is not finite: use log-sum-exp on the log-joint")
+    assert_close(got, _ref_log_evidence(TAIL_X, pi, mu, sigma), "log p(x) far in the tails", rtol=1e-5, atol=1e-5)
+
+
+def test_posterior(nb):
+    """Part C.2: p(z|x) on the example, on unseen mixtures (K = 2, 3) and far in the tails."""
+    assert_close(nb.posterior(X_EX, PI_EX, MU_EX, SIGMA_EX), _ref_posterior(X_EX, PI_EX, MU_EX, SIGMA_EX),
+                 "p(z|x) on the example mixture", rtol=1e-5, atol=1e-5)
+    rng = np.random.default_rng(20202)
+    for k in (2, 3, 3):
+        pi, mu, sigma = _mixture(rng, k)
+        x = _points(rng, mu, 25)
+        assert_close(nb.posterior(x, pi, mu, sigma), _ref_posterior(x, pi, mu, sigma),
+                     f"p(z|x) on an unseen {k}-component mixture (shape (n, K), rows pi_k N_k / p(x))",
+                     rtol=1e-5, atol=1e-5)
+    pi, mu, sigma = _narrow_mixture(rng, 3)
+    got = as_array(nb.posterior(TAIL_X, pi, mu, sigma), "p(z|x) far in the tails", shape=(TAIL_X.size, 3))
+    if not np.isfinite(got).all():
+        raise AssertionError("p(z|x) far in the tails (|x| around 50) is not finite: normalise in log space")
+    # float32 work loses a few digits of the log-joint at |x| = 50, hence the looser tolerance here
+    assert_close(got, _ref_posterior(TAIL_X, pi, mu, sigma), "p(z|x) far in the tails", rtol=1e-3, atol=1e-3)
+
+
+def test_elbo(nb):
+    """Part C.3: the ELBO for given q on the example, random q, one-hot q (0 log 0 = 0) and q = posterior."""
+    assert_close(nb.elbo(X_EX, Q_EX, PI_EX, MU_EX, SIGMA_EX), _ref_elbo(X_EX, Q_EX, PI_EX, MU_EX, SIGMA_EX),
+                 "ELBO on the example", rtol=1e-5, atol=1e-5)
+    rng = np.random.default_rng(20203)
+    for k in (2, 3):
+        pi, mu, sigma = _mixture(rng, k)
+        x = _points(rng, mu, 20)
+        q = rng.dirichlet(np.ones(k), size=x.size)
+        assert_close(nb.elbo(x, q, pi, mu, sigma), _ref_elbo(x, q, pi, mu, sigma),
+                     f"ELBO for random q on an unseen {k}-component mixture "
+                     "(expected log-joint under q plus the entropy of q)", rtol=1e-5, atol=1e-5)
+    pi, mu, sigma = _mixture(rng, 3)
+    x = _points(rng, mu, 6)
+    one_hot = np.eye(3)[rng.integers(0, 3, x.size)]
+    assert_close(nb.elbo(x, one_hot, pi, mu, sigma), _ref_elbo(x, one_hot, pi, mu, sigma),
+                 "ELBO for one-hot q (q contains zeros: use 0 log 0 = 0)", rtol=1e-5, atol=1e-5)
+    post = _ref_posterior(x, pi, mu, sigma)
+    assert_close(nb.elbo(x, post, pi, mu, sigma), _ref_log_evidence(x, pi, mu, sigma),
+                 "ELBO at q = posterior (it must equal log p(x))", rtol=1e-5, atol=1e-5)
+
+
+def test_iwae_bound(nb):
+    """Part C.4: log of the mean importance weight per row, on the example and on unseen log-weights (k = 1, 7, 50)."""
+    assert_close(nb.iwae_bound(LOGW_EX), _ref_iwae(LOGW_EX), "IWAE estimates on the example log-weights",
+                 rtol=1e-5, atol=1e-5)
+    rng = np.random.default_rng(20204)
+    cases = [
+        (rng.normal(-3.0, 2.0, (20, 7)), "unseen log-weights with k = 7"),
+        (rng.normal(-2.0, 1.0, (5, 1)), "unseen log-weights with k = 1 (the estimate is the log-weight itself)"),
+        (rng.normal(-1000.0, 3.0, (6, 50)), "very negative log-weights (around -1000): work in log space"),
+    ]
+    for log_w, what in cases:
+        assert_close(nb.iwae_bound(log_w), _ref_iwae(log_w), f"IWAE estimates for {what}", rtol=1e-5, atol=1e-5)
+
+
+def test_kl_normal_std(nb):
+    """Part D.1: closed-form KL(N(mu, diag exp(logvar)) || N(0, I)) summed over the last axis, numpy and torch inputs."""
+    assert_close(nb.kl_normal_std(MU_KL, LV_KL), _ref_kl(MU_KL, LV_KL), "KL on the example", rtol=1e-5, atol=1e-5)
+    rng = np.random.default_rng(20205)
+    mu, lv = rng.normal(0.0, 1.5, (8, 4)), rng.uniform(-5.0, 2.0, (8, 4))
+    assert_close(nb.kl_normal_std(mu, lv), _ref_kl(mu, lv),
+                 "KL for an unseen batch of shape (8, 4) (logvar is log sigma^2; sum over the last axis)",
+                 rtol=1e-5, atol=1e-5)
+    mu, lv = rng.normal(0.0, 1.0, 6), rng.uniform(-3.0, 1.0, 6)
+    assert_close(nb.kl_normal_std(mu, lv), _ref_kl(mu, lv), "KL for a single 1-D input of shape (6,) (a scalar)",
+                 rtol=1e-5, atol=1e-5)
+    mu, lv = rng.normal(0.0, 1.0, (2, 3, 5)), rng.uniform(-3.0, 1.0, (2, 3, 5))
+    assert_close(nb.kl_normal_std(mu, lv), _ref_kl(mu, lv), "KL for an input of shape (2, 3, 5) (result shape (2, 3))",
+                 rtol=1e-5, atol=1e-5)
+    mu, lv = rng.normal(0.0, 1.0, (8, 4)), rng.uniform(-4.0, 2.0, (8, 4))
+    mu32, lv32 = mu.astype(np.float32).astype(float), lv.astype(np.float32).astype(float)
+    assert_close(nb.kl_normal_std(TorchTensor(mu32), TorchTensor(lv32)), _ref_kl(mu32, lv32),
+                 "KL for float32 torch tensors of shape (8, 4)", rtol=1e-5, atol=1e-5)
+
+
+def _judgements(nb, name, answers):
+    value = nb.value(name)
+    if not isinstance(value, dict):
+        raise AssertionError(f"`{name}` must be a dict mapping statement numbers to True/False")
+    got = {str(k): v for k, v in value.items()}
+    if set(got) != set(answers):
+        raise AssertionError(f"`{name}` needs exactly the keys {sorted(int(k) for k in answers)}")
+    if not all(isinstance(v, bool) for v in got.values()):
+        raise AssertionError(f"every value of `{name}` must be True or False")
+    wrong = sum(got[k] != v for k, v in answers.items())
+    if wrong:
+        raise AssertionError(f"{wrong} of the {len(answers)} judgements in `{name}` are not right")
+
+
+def test_elbo_claims(nb):
+    """Part B.3: true/false judgements of seven statements about the ELBO (several are common handout errors)."""
+    _judgements(nb, "elbo_claims", {"1": False, "2": True, "3": False, "4": False, "5": True, "6": False, "7": False})
+
+
+def test_vi_claims(nb):
+    """Part E.2: true/false judgements about reparameterisation, VAE posteriors, beta-VAE and forward/reverse KL."""
+    _judgements(nb, "vi_claims", {"1": True, "2": False, "3": False, "4": True, "5": False})
+
+
+# ---------------------------------------------------------------- calibration data
+
+_SIGS = {
+    "log_evidence": ('def log_evidence(x, pi, mu, sigma):',
+                     '"""Return log p(x_i) = log sum_k pi_k N(x_i; mu_k, sigma_k^2) for each x_i, shape (n,)."""'),
+    "posterior": ('def posterior(x, pi, mu, sigma):',
+                  '"""Return p(z = k | x_i) as an array of shape (n, K) whose rows sum to one."""'),
+    "elbo": ('def elbo(x, q, pi, mu, sigma):',
+             '"""Return the ELBO E_q[log p(x_i, z) - log q(z | x_i)] for each row of q, shape (n,)."""'),
+    "iwae_bound": ('def iwae_bound(log_w):',
+                   '"""Return log(mean_j exp(log_w[i, j])) for each row i of the (n, k) array log_w, shape (n,)."""'),
+    "kl_normal_std": ('def kl_normal_std(mu, logvar):',
+                      '"""Return KL(N(mu, diag(exp(logvar))) || N(0, I)) summed over the last axis."""'),
+}
+
+
+def _cell(name, body):
+    sig, doc = _SIGS[name]
+    lines = [l for l in body.strip("\n").splitlines()]
+    indent = min(len(l) - len(l.lstrip()) for l in lines if l.strip())
+    body = "\n".join("    " + l[indent:] for l in lines)
+    return f"{sig}\n    {doc}\n{body}\n"
+
+
+def _v(name, cell, body, loses):
+    return Variant(name, {cell: _cell(cell, body)}, loses=loses)
+
+
+_LJ = """
+    x = np.asarray(x, dtype=float)[:, None]
+    log_joint = np.log(pi) + norm.logpdf(x, mu, sigma)
+"""
+
+WRONG_ANSWERS = [
+    _v("log-evidence with the log inside the sum over z (the Jensen slip)", "log_evidence", _LJ + """
+    return np.sum(log_joint, axis=1)
+""", {"test_log_evidence"}),
+    _v("log-evidence as E_p(z)[log p(x|z)] (log inside the weighted sum)", "log_evidence", """
+    x = np.asarray(x, dtype=float)[:, None]
+    return np.sum(pi * norm.logpdf(x, mu, sigma), axis=1)
+""", {"test_log_evidence"}),
+    _v("log-evidence missing the mixture weights", "log_evidence", """
+    x = np.asarray(x, dtype=float)[:, None]
+    return logsumexp(norm.logpdf(x, mu, sigma), axis=1)
+""", {"test_log_evidence"}),
+    _v("log-evidence with the most likely component only (max instead of log-sum-exp)", "log_evidence", _LJ + """
+    return np.max(log_joint, axis=1)
+""", {"test_log_evidence"}),
+    _v("log-evidence computed naively (log of a sum of densities: -inf in the tails)", "log_evidence", """
+    x = np.asarray(x, dtype=float)[:, None]
+    with np.errstate(divide="ignore"):
+        return np.log(np.sum(pi * norm.pdf(x, mu, sigma), axis=1))
+""", {"test_log_evidence"}),
+    _v("log-evidence hard-coded to the example's values", "log_evidence", f"""
+    return np.array({_ref_log_evidence(X_EX, PI_EX, MU_EX, SIGMA_EX).tolist()})[:len(x)]
+""", {"test_log_evidence"}),
+    _v("posterior not normalised (the joint p(x, z))", "posterior", _LJ + """
+    return np.exp(log_joint)
+""", {"test_posterior"}),
+    _v("posterior missing the mixture weights", "posterior", """
+    x = np.asarray(x, dtype=float)[:, None]
+    log_lik = norm.logpdf(x, mu, sigma)
+    return np.exp(log_lik - logsumexp(log_lik, axis=1, keepdims=True))
+""", {"test_posterior"}),
+    _v("posterior as a ratio of densities (NaN in the tails)", "posterior", """
+    x = np.asarray(x, dtype=float)[:, None]
+    joint = pi * norm.pdf(x, mu, sigma)
+    with np.errstate(invalid="ignore"):
+        return joint / joint.sum(axis=1, keepdims=True)
+""", {"test_posterior"}),
+    _v("posterior transposed to (K, n)", "posterior", _LJ + """
+    return np.exp(log_joint - logsumexp(log_joint, axis=1, keepdims=True)).T
+""", {"test_posterior"}),
+    _v("ELBO missing the entropy term", "elbo", _LJ + """
+    return np.sum(np.asarray(q) * log_joint, axis=1)
+""", {"test_elbo"}),
+    _v("ELBO missing the prior log pi_k", "elbo", """
+    x = np.asarray(x, dtype=float)[:, None]
+    q = np.asarray(q, dtype=float)
+    return np.sum(q * norm.logpdf(x, mu, sigma), axis=1) - np.sum(xlogy(q, q), axis=1)
+""", {"test_elbo"}),
+    _v("ELBO with the entropy's sign flipped", "elbo", _LJ + """
+    q = np.asarray(q, dtype=float)
+    return np.sum(q * log_joint, axis=1) + np.sum(xlogy(q, q), axis=1)
+""", {"test_elbo"}),
+    _v("ELBO with q * log(q) (NaN when q has zeros)", "elbo", _LJ + """
+    q = np.asarray(q, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.sum(q * log_joint - q * np.log(q), axis=1)
+""", {"test_elbo"}),
+    _v("IWAE missing the -log k", "iwae_bound", """
+    return logsumexp(np.asarray(log_w, dtype=float), axis=-1)
+""", {"test_iwae_bound"}),
+    _v("IWAE as the mean log-weight (that is the k = 1 ELBO estimate averaged)", "iwae_bound", """
+    return np.mean(np.asarray(log_w, dtype=float), axis=-1)
+""", {"test_iwae_bound"}),
+    _v("IWAE computed naively as log(mean(exp(log_w))) (-inf for very negative log-weights)", "iwae_bound", """
+    with np.errstate(divide="ignore"):
+        return np.log(np.mean(np.exp(np.asarray(log_w, dtype=float)), axis=-1))
+""", {"test_iwae_bound"}),
+    _v("IWAE over the wrong axis", "iwae_bound", """
+    log_w = np.asarray(log_w, dtype=float)
+    return logsumexp(log_w, axis=0) - np.log(log_w.shape[0])
+""", {"test_iwae_bound"}),
+    _v("KL reading logvar as log sigma (exp(2 logvar) as the variance)", "kl_normal_std", """
+    mu, logvar = np.asarray(mu, dtype=float), np.asarray(logvar, dtype=float)
+    return 0.5 * np.sum(np.exp(2 * logvar) + mu**2 - 1.0 - 2 * logvar, axis=-1)
+""", {"test_kl_normal_std"}),
+    _v("KL using exp(0.5 logvar) (sigma) where the variance belongs", "kl_normal_std", """
+    mu, logvar = np.asarray(mu, dtype=float), np.asarray(logvar, dtype=float)
+    return 0.5 * np.sum(np.exp(0.5 * logvar) + mu**2 - 1.0 - logvar, axis=-1)
+""", {"test_kl_normal_std"}),
+    _v("KL with 0.5 logvar in the log term", "kl_normal_std", """
+    mu, logvar = np.asarray(mu, dtype=float), np.asarray(logvar, dtype=float)
+    return 0.5 * np.sum(np.exp(logvar) + mu**2 - 1.0 - 0.5 * logvar, axis=-1)
+""", {"test_kl_normal_std"}),
+    _v("KL averaged instead of summed over the last axis", "kl_normal_std", """
+    mu, logvar = np.asarray(mu, dtype=float), np.asarray(logvar, dtype=float)
+    return 0.5 * np.mean(np.exp(logvar) + mu**2 - 1.0 - logvar, axis=-1)
+""", {"test_kl_normal_std"}),
+    _v("KL summed over all axes", "kl_normal_std", """
+    mu, logvar = np.asarray(mu, dtype=float), np.asarray(logvar, dtype=float)
+    return 0.5 * np.sum(np.exp(logvar) + mu**2 - 1.0 - logvar)
+""", {"test_kl_normal_std"}),
+    _v("KL missing the -1", "kl_normal_std", """
+    mu, logvar = np.asarray(mu, dtype=float), np.asarray(logvar, dtype=float)
+    return 0.5 * np.sum(np.exp(logvar) + mu**2 - logvar, axis=-1)
+""", {"test_kl_normal_std"}),
+    _v("KL with the log-variance's sign flipped", "kl_normal_std", """
+    mu, logvar = np.asarray(mu, dtype=float), np.asarray(logvar, dtype=float)
+    return 0.5 * np.sum(np.exp(logvar) + mu**2 - 1.0 + logvar, axis=-1)
+""", {"test_kl_normal_std"}),
+    _v("KL in the wrong direction, KL(N(0, I) || q)", "kl_normal_std", """
+    mu, logvar = np.asarray(mu, dtype=float), np.asarray(logvar, dtype=float)
+    return 0.5 * np.sum(np.exp(-logvar) * (1.0 + mu**2) - 1.0 + logvar, axis=-1)
+""", {"test_kl_normal_std"}),
+    _v("KL for numpy only (fails on torch tensors)", "kl_normal_std", """
+    return 0.5 * np.sum(np.exp(logvar) + np.square(mu) - 1.0 - logvar, axis=-1)
+""", {"test_kl_normal_std"}),
+    Variant("ELBO claims as the handouts state them", {"elbo_claims": (
+        "elbo_claims = {1: True, 2: True, 3: True, 4: True, 5: True, 6: True, 7: True}\n")},
+        loses={"test_elbo_claims"}),
+    Variant("ELBO claims with one judgement wrong (7: True)", {"elbo_claims": (
+        "elbo_claims = {1: False, 2: True, 3: False, 4: False, 5: True, 6: False, 7: True}\n")},
+        loses={"test_elbo_claims"}),
+    Variant("ELBO claims as strings", {"elbo_claims": (
+        "elbo_claims = {1: 'False', 2: 'True', 3: 'False', 4: 'False', 5: 'True', 6: 'False', 7: 'False'}\n")},
+        loses={"test_elbo_claims"}),
+    Variant("VI claims with large beta read as correlating the latents", {"vi_claims": (
+        "vi_claims = {1: True, 2: False, 3: True, 4: True, 5: False}\n")},
+        loses={"test_vi_claims"}),
+    Variant("VI claims with reverse KL read as mode-covering", {"vi_claims": (
+        "vi_claims = {1: True, 2: False, 3: False, 4: True, 5: True}\n")},
+        loses={"test_vi_claims"}),
+    Variant("VI claims left unanswered", {"vi_claims": "vi_claims = {1: None, 2: None, 3: None, 4: None, 5: None}\n"},
+            loses={"test_vi_claims"}),
+]
+
+CORRECT_ALTERNATIVES = [
+    Variant("explicit loops with a max shift (pure python math)", {
+        "log_evidence": _cell("log_evidence", """
+            import math
+            out = []
+            for xi in np.asarray(x, dtype=float).tolist():
+                terms = [math.log(p) - 0.5 * math.log(2 * math.pi * s * s) - (xi - m) ** 2 / (2 * s * s)
+                         for p, m, s in zip(pi, mu, sigma)]
+                top = max(terms)
+                out.append(top + math.log(sum(math.exp(t - top) for t in terms)))
+            return out
+        """),
+        "posterior": _cell("posterior", """
+            import math
+            rows = []
+            for xi in np.asarray(x, dtype=float).tolist():
+                terms = [math.log(p) - math.log(s) - (xi - m) ** 2 / (2 * s * s) for p, m, s in zip(pi, mu, sigma)]
+                top = max(terms)
+                e = [math.exp(t - top) for t in terms]
+                rows.append([v / sum(e) for v in e])
+            return rows
+        """),
+        "elbo": _cell("elbo", """
+            import math
+            out = []
+            for xi, qi in zip(np.asarray(x, dtype=float).tolist(), np.asarray(q, dtype=float).tolist()):
+                total = 0.0
+                for qk, p, m, s in zip(qi, pi, mu, sigma):
+                    if qk > 0:
+                        log_joint = math.log(p) - 0.5 * math.log(2 * math.pi * s * s) - (xi - m) ** 2 / (2 * s * s)
+                        total += qk * (log_joint - math.log(qk))
+                out.append(total)
+            return out
+        """),
+        "iwae_bound": _cell("iwae_bound", """
+            import math
+            out = []
+            for row in np.asarray(log_w, dtype=float).tolist():
+                top = max(row)
+                out.append(top + math.log(sum(math.exp(v - top) for v in row) / len(row)))
+            return out
+        """),
+        "kl_normal_std": _cell("kl_normal_std", """
+            import math
+            if isinstance(mu, torch.Tensor):
+                return 0.5 * (logvar.exp() + mu * mu - 1 - logvar).sum(-1)
+            def total(m, lv):
+                if isinstance(m[0], list):
+                    return [total(a, b) for a, b in zip(m, lv)]
+                return 0.5 * sum(a * a + math.exp(b) - 1 - b for a, b in zip(m, lv))
+            return total(np.asarray(mu, float).tolist(), np.asarray(logvar, float).tolist())
+        """),
+    }),
+    Variant("torch implementations (tensors returned)", {
+        "log_evidence": _cell("log_evidence", """
+            x = torch.as_tensor(np.asarray(x, dtype=float))[:, None]
+            dist = torch.distributions.Normal(torch.as_tensor(mu), torch.as_tensor(sigma))
+            return torch.logsumexp(torch.log(torch.as_tensor(pi)) + dist.log_prob(x), dim=1)
+        """),
+        "posterior": _cell("posterior", """
+            x = torch.as_tensor(np.asarray(x, dtype=float))[:, None]
+            dist = torch.distributions.Normal(torch.as_tensor(mu), torch.as_tensor(sigma))
+            return torch.softmax(torch.log(torch.as_tensor(pi)) + dist.log_prob(x), dim=1)
+        """),
+        "elbo": _cell("elbo", """
+            x = torch.as_tensor(np.asarray(x, dtype=float))[:, None]
+            q = torch.as_tensor(np.asarray(q, dtype=float))
+            dist = torch.distributions.Normal(torch.as_tensor(mu), torch.as_tensor(sigma))
+            log_joint = torch.log(torch.as_tensor(pi)) + dist.log_prob(x)
+            return (q * log_joint).sum(1) - torch.special.xlogy(q, q).sum(1)
+        """),
+        "iwae_bound": _cell("iwae_bound", """
+            log_w = torch.as_tensor(np.asarray(log_w, dtype=float))
+            return torch.logsumexp(log_w, dim=-1) - math.log(log_w.shape[-1])
+        """),
+        "kl_normal_std": _cell("kl_normal_std", """
+            mu, logvar = torch.as_tensor(mu), torch.as_tensor(logvar)
+            q = torch.distributions.Normal(mu, torch.exp(0.5 * logvar))
+            p = torch.distributions.Normal(torch.zeros_like(mu), torch.ones_like(mu))
+            return torch.distributions.kl_divergence(q, p).sum(-1)
+        """),
+    }),
+    Variant("float32 numpy with scipy helpers", {
+        "log_evidence": _cell("log_evidence", """
+            x = np.asarray(x, dtype=np.float32)[:, None]
+            pi, mu, sigma = (np.asarray(a, dtype=np.float32) for a in (pi, mu, sigma))
+            log_joint = np.log(pi) - np.log(sigma) - np.float32(0.5 * np.log(2 * np.pi)) - 0.5 * ((x - mu) / sigma) ** 2
+            return logsumexp(log_joint, axis=1).astype(np.float32)
+        """),
+        "posterior": _cell("posterior", """
+            from scipy.special import softmax
+            x = np.asarray(x, dtype=np.float32)[:, None]
+            pi, mu, sigma = (np.asarray(a, dtype=np.float32) for a in (pi, mu, sigma))
+            log_joint = np.log(pi) - np.log(sigma) - 0.5 * ((x - mu) / sigma) ** 2
+            return softmax(log_joint, axis=1).astype(np.float32)
+        """),
+        "elbo": _cell("elbo", """
+            from scipy.special import entr
+            x = np.asarray(x, dtype=np.float32)[:, None]
+            q = np.asarray(q, dtype=np.float32)
+            pi, mu, sigma = (np.asarray(a, dtype=np.float32) for a in (pi, mu, sigma))
+            log_joint = np.log(pi) - np.log(sigma) - np.float32(0.5 * np.log(2 * np.pi)) - 0.5 * ((x - mu) / sigma) ** 2
+            return (np.sum(q * log_joint, axis=1) + np.sum(entr(q), axis=1)).astype(np.float32)
+        """),
+        "iwae_bound": _cell("iwae_bound", """
+            log_w = np.asarray(log_w, dtype=np.float32)
+            return logsumexp(log_w, axis=-1, b=np.float32(1.0 / log_w.shape[-1])).astype(np.float32)
+        """),
+        "kl_normal_std": _cell("kl_normal_std", """
+            if hasattr(mu, "exp"):
+                return 0.5 * (logvar.exp() + mu.pow(2) - 1 - logvar).sum(dim=-1)
+            mu, logvar = np.asarray(mu, np.float32), np.asarray(logvar, np.float32)
+            return (0.5 * (np.exp(logvar) + mu**2 - 1 - logvar)).sum(axis=-1)
+        """),
+    }),
+    Variant("ELBO via the identity log p(x) - KL(q || posterior), with the student's own functions", {
+        "elbo": _cell("elbo", """
+            q = np.asarray(q, dtype=float)
+            post = posterior(x, pi, mu, sigma)
+            kl = np.sum(xlogy(q, q) - xlogy(q, post), axis=1)
+            return log_evidence(x, pi, mu, sigma) - kl
+        """),
+        "iwae_bound": _cell("iwae_bound", """
+            log_w = np.asarray(log_w, dtype=float)
+            return np.logaddexp.reduce(log_w, axis=-1) - np.log(log_w.shape[-1])
+        """),
+        "kl_normal_std": _cell("kl_normal_std", """
+            lib = torch if isinstance(mu, torch.Tensor) else np
+            sigma = lib.exp(0.5 * logvar)
+            return (lib.log(1.0 / sigma) + (sigma**2 + mu**2) / 2 - 0.5).sum(-1)
+        """),
+    }),
+    Variant("ELBO with a masked q * log q (np.where, log(0) evaluated but discarded)", {
+        "elbo": _cell("elbo", """
+            x = np.asarray(x, dtype=float)[:, None]
+            q = np.asarray(q, dtype=float)
+            log_joint = np.log(pi) + norm.logpdf(x, mu, sigma)
+            q_log_q = np.where(q > 0, q * np.log(q), 0.0)
+            return np.sum(q * log_joint - q_log_q, axis=1)
+        """),
+    }),
+    Variant("claims given with keys in another order", {
+        "elbo_claims": "elbo_claims = dict([(7, False), (6, False), (5, True), (4, False), (3, False), (2, True), (1, False)])\n",
+        "vi_claims": "vi_claims = {5: False, 4: True, 3: False, 2: False, 1: True}\n",
+    }),
+]

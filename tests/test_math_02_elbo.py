@@ -1,0 +1,176 @@
+"""Cross-checks for 02_elbo: the solution's functions and numbers, and the grader's
+references, against independent implementations (sklearn, scipy quadrature, torch.distributions)."""
+
+import importlib.util
+import math
+import os
+
+import numpy as np
+import pytest
+import torch
+from scipy import integrate
+from scipy.stats import norm
+from sklearn.mixture import GaussianMixture
+
+from vicourse.checking import TorchTensor
+
+NAME = "02_elbo"
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def nb(solution):
+    return solution(NAME)
+
+
+@pytest.fixture(scope="module")
+def grader():
+    spec = importlib.util.spec_from_file_location("grader_02_elbo", os.path.join(ROOT, "grader_tests", f"test_{NAME}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _sklearn_mixture(pi, mu, sigma):
+    gm = GaussianMixture(n_components=len(pi), covariance_type="diag")
+    gm.weights_ = np.asarray(pi, float)
+    gm.means_ = np.asarray(mu, float)[:, None]
+    gm.covariances_ = np.asarray(sigma, float)[:, None] ** 2
+    gm.precisions_cholesky_ = 1.0 / np.asarray(sigma, float)[:, None]
+    return gm
+
+
+def _random_mixture(rng, k):
+    return rng.dirichlet(np.ones(k) * 2), rng.normal(0, 2.5, k), rng.uniform(0.4, 2.0, k)
+
+
+MIXTURES = [(2, 1), (3, 2), (4, 3)]
+
+
+@pytest.mark.parametrize("k,seed", MIXTURES)
+def test_log_evidence_and_posterior_match_sklearn(nb, grader, k, seed):
+    rng = np.random.default_rng(seed)
+    pi, mu, sigma = _random_mixture(rng, k)
+    x = rng.normal(0, 4, 30)
+    gm = _sklearn_mixture(pi, mu, sigma)
+    want_le, want_post = gm.score_samples(x[:, None]), gm.predict_proba(x[:, None])
+    np.testing.assert_allclose(nb.log_evidence(x, pi, mu, sigma), want_le, rtol=1e-10)
+    np.testing.assert_allclose(nb.posterior(x, pi, mu, sigma), want_post, rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(grader._ref_log_evidence(x, pi, mu, sigma), want_le, rtol=1e-10)
+    np.testing.assert_allclose(grader._ref_posterior(x, pi, mu, sigma), want_post, rtol=1e-8, atol=1e-12)
+
+
+def test_log_evidence_is_a_normalised_density(nb):
+    pi, mu, sigma = [0.3, 0.7], [-2.0, 1.5], [0.8, 1.2]
+    grid = np.linspace(-30.0, 30.0, 12001)
+    total = integrate.simpson(np.exp(nb.log_evidence(grid, pi, mu, sigma)), x=grid)
+    assert abs(total - 1.0) < 1e-9
+    # the mixture density at one point equals the weighted sum computed by quadrature-free scipy
+    x0 = 0.7
+    direct = sum(p * norm.pdf(x0, m, s) for p, m, s in zip(pi, mu, sigma))
+    assert math.isclose(nb.log_evidence(np.array([x0]), pi, mu, sigma)[0], math.log(direct), rel_tol=1e-12)
+
+
+def test_log_evidence_is_finite_in_the_tails(nb):
+    le = nb.log_evidence(np.array([-80.0, 80.0]), [0.3, 0.7], [-2.0, 1.5], [0.5, 0.6])
+    assert all(np.isfinite(le))
+    # far out the narrow-vs-wide comparison is dominated by one component: check against it directly
+    assert math.isclose(le[1], math.log(0.7) + norm.logpdf(80.0, 1.5, 0.6), rel_tol=1e-12)
+
+
+@pytest.mark.parametrize("k,seed", MIXTURES)
+def test_gap_equals_kl_to_posterior(nb, grader, k, seed):
+    rng = np.random.default_rng(100 + seed)
+    pi, mu, sigma = _random_mixture(rng, k)
+    x = rng.normal(0, 3, 20)
+    q = rng.dirichlet(np.ones(k), size=x.size)
+    post = _sklearn_mixture(pi, mu, sigma).predict_proba(x[:, None])
+    kl = np.sum(q * (np.log(q) - np.log(post)), axis=1)
+    gap = np.asarray(nb.log_evidence(x, pi, mu, sigma)) - np.asarray(nb.elbo(x, q, pi, mu, sigma))
+    np.testing.assert_allclose(gap, kl, rtol=1e-9, atol=1e-11)
+    np.testing.assert_allclose(np.asarray(nb.log_evidence(x, pi, mu, sigma)) - grader._ref_elbo(x, q, pi, mu, sigma),
+                               kl, rtol=1e-9, atol=1e-11)
+    np.testing.assert_allclose(nb.elbo(x, post, pi, mu, sigma), nb.log_evidence(x, pi, mu, sigma), atol=1e-10)
+
+
+def test_notebook_gap_table(nb):
+    gap, kl, at_post = (np.asarray(nb.value(v)) for v in ("gap", "kl_q_post", "gap_at_post"))
+    assert np.all(gap > 0)
+    np.testing.assert_allclose(gap, kl, atol=1e-12)
+    assert np.max(np.abs(at_post)) < 1e-12
+    # the sweep's maximiser is the posterior probability, up to the grid spacing
+    assert abs(nb.value("t_best") - nb.value("post_one")) <= 1.0 / 400
+
+
+def test_kl_normal_std_matches_torch_distributions(nb, grader):
+    rng = np.random.default_rng(7)
+    mu, lv = rng.normal(0, 1.5, (10, 4)), rng.uniform(-5, 2, (10, 4))
+    q = torch.distributions.Normal(torch.tensor(mu), torch.exp(0.5 * torch.tensor(lv)))
+    p = torch.distributions.Normal(torch.zeros(10, 4, dtype=torch.float64), torch.ones(10, 4, dtype=torch.float64))
+    want = torch.distributions.kl_divergence(q, p).sum(-1).numpy()
+    np.testing.assert_allclose(nb.kl_normal_std(mu, lv), want, rtol=1e-10)
+    np.testing.assert_allclose(grader._ref_kl(mu, lv), want, rtol=1e-10)
+    # the same as a full multivariate normal with a diagonal covariance
+    mvn_q = torch.distributions.MultivariateNormal(torch.tensor(mu), torch.diag_embed(torch.exp(torch.tensor(lv))))
+    mvn_p = torch.distributions.MultivariateNormal(torch.zeros(4, dtype=torch.float64), torch.eye(4, dtype=torch.float64))
+    np.testing.assert_allclose(torch.distributions.kl_divergence(mvn_q, mvn_p).numpy(), want, rtol=1e-9)
+    # float32 torch tensors agree
+    out = nb.kl_normal_std(TorchTensor(mu), TorchTensor(lv))
+    np.testing.assert_allclose(out, want, rtol=1e-5)
+
+
+def test_kl_monte_carlo_cell(nb):
+    closed = nb.kl_normal_std(np.array([1.0, -2.0, 0.5]), np.array([-1.0, 0.5, 2.0]))
+    assert abs(nb.value("kl_mc") - closed) < 4 * nb.value("kl_mc_se")
+
+
+def test_linear_gaussian_numbers_by_quadrature(nb):
+    a, b, s, x = (nb.value(v) for v in ("a_lin", "b_lin", "s_lin", "x_obs"))
+    m_q, s_q = nb.value("m_q"), nb.value("s_q")
+    evidence, _ = integrate.quad(lambda z: norm.pdf(x, a * z + b, s) * norm.pdf(z), -10, 10, points=[1.2], limit=200)
+    assert math.isclose(nb.value("log_px_lin"), math.log(evidence), rel_tol=1e-9)
+    elbo_q, _ = integrate.quad(
+        lambda z: norm.pdf(z, m_q, s_q) * (norm.logpdf(x, a * z + b, s) + norm.logpdf(z) - norm.logpdf(z, m_q, s_q)),
+        m_q - 12 * s_q, m_q + 12 * s_q, limit=200)
+    assert math.isclose(nb.value("elbo_lin"), elbo_q, rel_tol=1e-9)
+    # posterior by Bayes' rule vs the closed form used for the KL
+    v_post = 1 / (1 + a**2 / s**2)
+    m_post = v_post * a * (x - b) / s**2
+    mean_num, _ = integrate.quad(lambda z: z * norm.pdf(x, a * z + b, s) * norm.pdf(z) / evidence, -10, 10, points=[1.2])
+    assert math.isclose(mean_num, m_post, rel_tol=1e-8)
+    f64 = lambda v: torch.tensor(v, dtype=torch.float64)  # noqa: E731
+    kl = torch.distributions.kl_divergence(torch.distributions.Normal(f64(m_q), f64(s_q)),
+                                           torch.distributions.Normal(f64(m_post), f64(math.sqrt(v_post)))).item()
+    assert math.isclose(nb.value("kl_lin"), kl, rel_tol=1e-9)
+    assert math.isclose(nb.value("log_px_lin") - nb.value("elbo_lin"), kl, rel_tol=1e-9)
+
+
+def test_iwae_curve_is_monotone_and_below_the_evidence(nb):
+    ks = np.asarray(nb.value("ks"))
+    means, se = np.asarray(nb.value("iwae_means")), np.asarray(nb.value("iwae_se"))
+    log_px = nb.value("log_px_lin")
+    assert list(ks) == [2**i for i in range(len(ks))]
+    assert np.all(np.diff(means) > 0), "the IWAE estimates must increase with k"
+    assert np.all(means <= log_px + 4 * se)
+    assert abs(means[0] - nb.value("elbo_lin")) < 4 * se[0], "k = 1 must agree with the closed-form ELBO"
+    assert log_px - means[-1] < 0.01
+
+
+def test_iwae_bound_matches_torch(nb, grader):
+    rng = np.random.default_rng(11)
+    for shape, loc in [((7, 5), -3.0), ((4, 1), 0.0), ((3, 64), -1000.0)]:
+        log_w = rng.normal(loc, 2.0, shape)
+        want = (torch.logsumexp(torch.tensor(log_w), dim=-1) - math.log(shape[1])).numpy()
+        np.testing.assert_allclose(nb.iwae_bound(log_w), want, rtol=1e-12)
+        np.testing.assert_allclose(grader._ref_iwae(log_w), want, rtol=1e-12)
+
+
+def test_grader_example_matches_notebook(nb, grader):
+    for var, const in [("pi_ex", grader.PI_EX), ("mu_ex", grader.MU_EX), ("sigma_ex", grader.SIGMA_EX),
+                       ("x_ex", grader.X_EX), ("q_ex", grader.Q_EX)]:
+        np.testing.assert_array_equal(np.asarray(nb.value(var)), const)
+
+
+def test_solution_answers_agree_with_grader(nb):
+    assert nb.value("elbo_claims") == {"1": False, "2": True, "3": False, "4": False, "5": True, "6": False, "7": False}
+    assert nb.value("vi_claims") == {"1": True, "2": False, "3": False, "4": True, "5": False}
