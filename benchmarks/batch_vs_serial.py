@@ -7,7 +7,6 @@ Prints seconds per submission for each and the speed-up ratio.
 """
 
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -16,7 +15,7 @@ from pathlib import Path
 import nbformat
 
 from vicourse import batch, examples, release
-from vicourse.course import read_notebook, source_notebook
+from vicourse.course import copy_course, read_notebook, source_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,10 +25,7 @@ def main() -> None:
     copies = int(sys.argv[2]) if len(sys.argv) > 2 else 6
     workers = os.cpu_count() or 2
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        for name in ("source", "grader_tests"):
-            shutil.copytree(ROOT / name, root / name)
-        shutil.copy(ROOT / "nbgrader_config.py", root)
+        root = copy_course(ROOT, Path(tmp))
         release.generate_releases(root, [assignment])
         full = examples.filled(read_notebook(root / "release" / assignment / f"{assignment}.ipynb"),
                                read_notebook(source_notebook(root, assignment)))

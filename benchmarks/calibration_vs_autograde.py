@@ -7,7 +7,6 @@ Prints seconds per variant for each route, whether both routes agree, and the ra
 """
 
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -19,7 +18,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 from vicourse import batch, examples, release, report  # noqa: E402
 from vicourse.calibration import VariantGrader  # noqa: E402
-from vicourse.course import read_notebook, source_notebook  # noqa: E402
+from vicourse.course import copy_course, read_notebook, source_notebook  # noqa: E402
 from vicourse.grading_executor import load_checks  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,18 +37,12 @@ def main() -> None:
     fast_seconds = time.perf_counter() - started
 
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        for name in ("source", "grader_tests"):
-            shutil.copytree(ROOT / name, root / name)
-        shutil.copy(ROOT / "nbgrader_config.py", root)
+        root = copy_course(ROOT, Path(tmp))
         release.generate_releases(root, [assignment])
         release_nb = read_notebook(root / "release" / assignment / f"{assignment}.ipynb")
         source_nb = read_notebook(source_notebook(root, assignment))
         for i, variant in enumerate(variants):
-            nb = examples.filled(release_nb, source_nb)
-            for cell in nb.cells:
-                grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-                cell.source = variant.replace.get(grade_id, cell.source)
+            nb = examples.filled(release_nb, source_nb, replace=variant.replace)
             folder = root / "submitted" / f"v{i:02d}" / assignment
             folder.mkdir(parents=True)
             nbformat.write(nb, str(folder / f"{assignment}.ipynb"))

@@ -19,7 +19,6 @@ import contextlib
 import os
 
 os.environ.setdefault("MPLBACKEND", "Agg")  # before anything imports matplotlib
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +27,7 @@ import pytest
 
 from vicourse import batch, examples, release, report
 from vicourse.calibration import VariantGrader
-from vicourse.course import assignments, read_notebook, source_notebook
+from vicourse.course import assignments, copy_course, read_notebook, source_notebook
 from vicourse.grading_executor import live_student, load_checks
 from vicourse.solutions import MARKER_LINE, HIDDEN_BLOCK
 
@@ -58,11 +57,7 @@ def grader_module(assignment: str):
 
 @pytest.fixture(scope="session")
 def course(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("course")
-    for name in ("source", "grader_tests", "examples"):
-        if (ROOT / name).exists():
-            shutil.copytree(ROOT / name, root / name)
-    shutil.copy(ROOT / "nbgrader_config.py", root)
+    root = copy_course(ROOT, tmp_path_factory.mktemp("course"), parts=("source", "grader_tests", "examples"))
     release.generate_releases(root)
     return root
 
@@ -73,15 +68,6 @@ class Graded:
     outcomes: dict  # submission -> batch.Outcome
     max_points: dict  # grade id -> points
     autograded: list  # grade ids of autograded test cells
-
-
-def variant_notebook(release_nb, source_nb, replace: dict[str, str]):
-    nb = examples.filled(release_nb, source_nb)
-    for cell in nb.cells:
-        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if gid in replace:
-            cell.source = replace[gid]
-    return nb
 
 
 def calibration_submissions(course: Path, assignment: str) -> dict[str, str]:
@@ -96,7 +82,7 @@ def calibration_submissions(course: Path, assignment: str) -> dict[str, str]:
     for kind, prefix in VARIANT_KINDS.items():
         variants = getattr(module, kind, [])
         for index in stock_sample(variants, kind):
-            nb = variant_notebook(release_nb, source_nb, variants[index].replace)
+            nb = examples.filled(release_nb, source_nb, replace=variants[index].replace)
             texts[f"{prefix}-{index:02d}"] = nbformat.writes(nb)
     for path in sorted((course / "examples" / assignment).glob("*.ipynb")):
         texts[f"example-{path.stem}"] = path.read_text(encoding="utf-8")
@@ -138,6 +124,18 @@ def calibrated():
         return graders[assignment]
 
     return get
+
+
+@pytest.fixture(scope="module")
+def grader(request):
+    """The hidden grader module of the calling test module's assignment (its NAME)."""
+    return grader_module(request.module.NAME)[0]
+
+
+@pytest.fixture(scope="module")
+def nb(request, solution):
+    """The solution of the calling test module's assignment (its NAME), live, as a Student."""
+    return solution(request.module.NAME)
 
 
 @pytest.fixture(scope="session")

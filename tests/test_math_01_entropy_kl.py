@@ -5,9 +5,7 @@ scipy (entropy, rel_entr), torch.distributions (Gaussian KL) and adaptive quadra
 (scipy.integrate.quad) for the Gaussian-mixture optima of Part G.
 """
 
-import importlib.util
 import math
-import os
 
 import numpy as np
 import pytest
@@ -15,20 +13,6 @@ import torch
 from scipy import integrate, optimize, special, stats
 
 NAME = "01_entropy_kl"
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-@pytest.fixture(scope="module")
-def sol(solution):
-    return solution(NAME)
-
-
-@pytest.fixture(scope="module")
-def grader():
-    spec = importlib.util.spec_from_file_location("grader_01", os.path.join(ROOT, "grader_tests", f"test_{NAME}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 # ---------------------------------------------------------------- discrete quantities
@@ -43,44 +27,44 @@ def _pairs():
     return pairs
 
 
-def test_discrete_against_scipy(sol, grader):
+def test_discrete_against_scipy(nb, grader):
     for p, q in _pairs():
         h, kl = stats.entropy(p), float(np.sum(special.rel_entr(p, q)))
-        assert sol.entropy(p) == pytest.approx(h, rel=1e-12, abs=1e-14)
-        assert sol.kl_divergence(p, q) == pytest.approx(kl, rel=1e-12, abs=1e-14)
-        assert sol.kl_divergence(p, q) == pytest.approx(stats.entropy(p, q), rel=1e-12, abs=1e-14)
-        assert sol.cross_entropy(p, q) == pytest.approx(h + kl, rel=1e-12)
-        assert sol.kl_from_entropies(p, q) == pytest.approx(kl, rel=1e-9, abs=1e-12)
+        assert nb.entropy(p) == pytest.approx(h, rel=1e-12, abs=1e-14)
+        assert nb.kl_divergence(p, q) == pytest.approx(kl, rel=1e-12, abs=1e-14)
+        assert nb.kl_divergence(p, q) == pytest.approx(stats.entropy(p, q), rel=1e-12, abs=1e-14)
+        assert nb.cross_entropy(p, q) == pytest.approx(h + kl, rel=1e-12)
+        assert nb.kl_from_entropies(p, q) == pytest.approx(kl, rel=1e-9, abs=1e-12)
         assert grader._ref_entropy(p) == pytest.approx(h, rel=1e-12, abs=1e-14)
         assert grader._ref_kl(p, q) == pytest.approx(stats.entropy(p, q), rel=1e-12, abs=1e-14)
         assert grader._ref_cross_entropy(p, q) == pytest.approx(h + kl, rel=1e-12)
     # zeros: q = 0 where p > 0 gives inf in both the solution and scipy
-    assert math.isinf(sol.kl_divergence([0.5, 0.5], [1.0, 0.0])) and math.isinf(stats.entropy([0.5, 0.5], [1.0, 0.0]))
+    assert math.isinf(nb.kl_divergence([0.5, 0.5], [1.0, 0.0])) and math.isinf(stats.entropy([0.5, 0.5], [1.0, 0.0]))
 
 
-def test_coin_asymmetry_values(sol):
+def test_coin_asymmetry_values(nb):
     kl_pq, kl_qp = 0.5 * math.log(5) + 0.5 * math.log(5 / 9), 0.1 * math.log(0.2) + 0.9 * math.log(1.8)
-    assert sol.value("kl_pq") == pytest.approx(kl_pq, rel=1e-12)
-    assert sol.value("kl_qp") == pytest.approx(kl_qp, rel=1e-12)
+    assert nb.value("kl_pq") == pytest.approx(kl_pq, rel=1e-12)
+    assert nb.value("kl_qp") == pytest.approx(kl_qp, rel=1e-12)
     assert kl_pq == pytest.approx(stats.entropy([0.5, 0.5], [0.1, 0.9]), rel=1e-12)
     assert [round(v, 4) for v in (kl_pq, kl_qp)] == [0.5108, 0.3681]
-    bits = [sol.value("kl_pq_bits"), sol.value("kl_qp_bits")]
+    bits = [nb.value("kl_pq_bits"), nb.value("kl_qp_bits")]
     assert bits == pytest.approx([stats.entropy([0.5, 0.5], [0.1, 0.9], base=2), stats.entropy([0.1, 0.9], [0.5, 0.5], base=2)])
     assert [round(v, 4) for v in bits] == [0.7370, 0.5310]
 
 
-def test_convexity_gap_and_fit_q(sol):
+def test_convexity_gap_and_fit_q(nb):
     rng = np.random.default_rng(7)
     for _ in range(20):
         n, lam = rng.integers(2, 7), rng.uniform()
         p1, p2, q1, q2 = (rng.dirichlet(np.ones(n)) for _ in range(4))
         rhs = lam * stats.entropy(p1, q1) + (1 - lam) * stats.entropy(p2, q2)
         lhs = stats.entropy(lam * p1 + (1 - lam) * p2, lam * q1 + (1 - lam) * q2)
-        assert sol.convexity_gap(p1, p2, q1, q2, lam) == pytest.approx(rhs - lhs, rel=1e-9, abs=1e-12)
+        assert nb.convexity_gap(p1, p2, q1, q2, lam) == pytest.approx(rhs - lhs, rel=1e-9, abs=1e-12)
         assert rhs - lhs >= -1e-12
     p = rng.dirichlet(2 * np.ones(5))
-    assert np.allclose(sol.fit_q(p, 3000, 1.0), p, atol=1e-10)
-    assert np.allclose(sol.fit_q(p, 0, 1.0), np.full(5, 0.2))
+    assert np.allclose(nb.fit_q(p, 3000, 1.0), p, atol=1e-10)
+    assert np.allclose(nb.fit_q(p, 0, 1.0), np.full(5, 0.2))
 
 
 # ---------------------------------------------------------------- Gaussians
@@ -98,28 +82,28 @@ def _torch_kl(mu0, cov0, mu1, cov1):
     return float(torch.distributions.kl_divergence(n0, n1))
 
 
-def test_gaussian_kl_against_torch(sol, grader):
+def test_gaussian_kl_against_torch(nb, grader):
     rng = np.random.default_rng(11)
     for d in (1, 2, 3, 5, 8):
         mu0, mu1, cov0, cov1 = rng.normal(size=d), rng.normal(size=d), _spd(rng, d), _spd(rng, d)
         ref = _torch_kl(mu0, cov0, mu1, cov1)
-        assert sol.gaussian_kl(mu0, cov0, mu1, cov1) == pytest.approx(ref, rel=1e-9)
+        assert nb.gaussian_kl(mu0, cov0, mu1, cov1) == pytest.approx(ref, rel=1e-9)
         assert grader._ref_gaussian_kl(mu0, cov0, mu1, cov1) == pytest.approx(ref, rel=1e-9)
     mu, sigma = rng.normal(size=5), np.exp(rng.normal(size=5))
     ref = torch.distributions.kl_divergence(torch.distributions.Normal(torch.tensor(mu), torch.tensor(sigma)),
                                             torch.distributions.Normal(0.0, 1.0)).numpy()
-    assert np.allclose(sol.kl_normal_std(mu, sigma), ref, rtol=1e-10)
+    assert np.allclose(nb.kl_normal_std(mu, sigma), ref, rtol=1e-10)
     assert np.allclose(grader._ref_kl_normal_std(mu, sigma), ref, rtol=1e-10)
     one_d = torch.distributions.kl_divergence(torch.distributions.Normal(0.5, 2.0), torch.distributions.Normal(0.0, 1.0))
-    assert sol.gaussian_kl(0.5, 4.0, 0.0, 1.0) == pytest.approx(float(one_d), rel=1e-7)  # scalars: cov is the variance
+    assert nb.gaussian_kl(0.5, 4.0, 0.0, 1.0) == pytest.approx(float(one_d), rel=1e-7)  # scalars: cov is the variance
 
 
-def test_gaussian_mc_within_standard_error(sol, grader):
+def test_gaussian_mc_within_standard_error(nb, grader):
     rng = np.random.default_rng(12)
     mu0, mu1, cov0, cov1 = rng.normal(size=3), rng.normal(size=3), _spd(rng, 3), _spd(rng, 3)
     x = rng.multivariate_normal(mu0, cov0, size=20_000)
     log_ratio = stats.multivariate_normal.logpdf(x, mu0, cov0) - stats.multivariate_normal.logpdf(x, mu1, cov1)
-    est = sol.gaussian_kl_mc(mu0, cov0, mu1, cov1, x)
+    est = nb.gaussian_kl_mc(mu0, cov0, mu1, cov1, x)
     assert est == pytest.approx(log_ratio.mean(), rel=1e-10)
     assert abs(est - _torch_kl(mu0, cov0, mu1, cov1)) < 4 * log_ratio.std(ddof=1) / math.sqrt(len(x))
     ref = grader._ref_log_normal(x[:50], mu0, cov0)
@@ -163,16 +147,16 @@ def _grad(theta, h=1e-4):
     return np.array([(_exclusive(theta + h * e) - _exclusive(theta - h * e)) / (2 * h) for e in np.eye(2)])
 
 
-def test_inclusive_optimum_is_moment_matching(sol):
+def test_inclusive_optimum_is_moment_matching(nb):
     res = optimize.minimize(lambda t: kl_p_q_quad(t[0], math.exp(t[1])), x0=[0.0, 0.0], method="Nelder-Mead",
                             options={"xatol": 1e-8, "fatol": 1e-13})
     assert res.x[0] == pytest.approx(1.0, abs=1e-4) and math.exp(res.x[1]) == pytest.approx(3.0, abs=1e-4)
     assert round(res.fun, 4) == 0.4657
-    assert sol.moment_match([1 / 3, 2 / 3], [-3.0, 3.0], [1.0, 1.0]) == pytest.approx([1.0, 3.0], rel=1e-12)
-    assert sol.kl_p_q(1.0, 3.0) == pytest.approx(kl_p_q_quad(1.0, 3.0), rel=1e-9)
+    assert nb.moment_match([1 / 3, 2 / 3], [-3.0, 3.0], [1.0, 1.0]) == pytest.approx([1.0, 3.0], rel=1e-12)
+    assert nb.kl_p_q(1.0, 3.0) == pytest.approx(kl_p_q_quad(1.0, 3.0), rel=1e-9)
 
 
-def test_exclusive_minima_by_quadrature(sol, grader):
+def test_exclusive_minima_by_quadrature(nb, grader):
     found = []
     for start in [(3.0, 1.0), (-3.0, 1.0)]:
         res = optimize.minimize(_exclusive, x0=[start[0], math.log(start[1])], method="Nelder-Mead",
@@ -180,7 +164,7 @@ def test_exclusive_minima_by_quadrature(sol, grader):
         mu, sigma = res.x[0], math.exp(res.x[1])
         assert np.linalg.norm(_grad(res.x)) < 1e-5
         found.append((mu, sigma, res.fun))
-        s_mu, s_sigma, s_kl = sol.fit_exclusive(*start)
+        s_mu, s_sigma, s_kl = nb.fit_exclusive(*start)
         assert (s_mu, s_sigma) == pytest.approx((mu, sigma), abs=1e-4)
         assert s_kl == pytest.approx(res.fun, rel=1e-7)
     (m1, s1, k1), (m2, s2, k2) = found
@@ -210,11 +194,11 @@ def test_no_wide_local_minimum_between_the_modes():
         assert slope < -0.004, (mu, slope)
 
 
-def test_grader_mixture_references_against_quadrature(grader, sol):
+def test_grader_mixture_references_against_quadrature(grader, nb):
     rng = np.random.default_rng(13)
     for mu, sigma in [(1.0, 3.0), (3.0, 1.0)] + [(rng.uniform(-5, 5), rng.uniform(0.2, 4.0)) for _ in range(6)]:
         inc, exc = kl_p_q_quad(mu, sigma), kl_q_p_quad(mu, sigma)
         assert grader._ref_kl_p_q(mu, sigma) == pytest.approx(inc, rel=1e-8, abs=1e-10)
         assert grader._ref_kl_q_p(mu, sigma) == pytest.approx(exc, rel=1e-8, abs=1e-10)
-        assert sol.kl_p_q(mu, sigma) == pytest.approx(inc, rel=1e-8, abs=1e-10)
-        assert sol.kl_q_p(mu, sigma) == pytest.approx(exc, rel=1e-8, abs=1e-10)
+        assert nb.kl_p_q(mu, sigma) == pytest.approx(inc, rel=1e-8, abs=1e-10)
+        assert nb.kl_q_p(mu, sigma) == pytest.approx(exc, rel=1e-8, abs=1e-10)

@@ -1,9 +1,7 @@
 """Cross-checks for 02_elbo: the solution's functions and numbers, and the grader's
 references, against independent implementations (sklearn, scipy quadrature, torch.distributions)."""
 
-import importlib.util
 import math
-import os
 
 import numpy as np
 import pytest
@@ -15,20 +13,6 @@ from sklearn.mixture import GaussianMixture
 from vicourse.checking import TorchTensor
 
 NAME = "02_elbo"
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-@pytest.fixture(scope="module")
-def nb(solution):
-    return solution(NAME)
-
-
-@pytest.fixture(scope="module")
-def grader():
-    spec = importlib.util.spec_from_file_location("grader_02_elbo", os.path.join(ROOT, "grader_tests", f"test_{NAME}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _sklearn_mixture(pi, mu, sigma):

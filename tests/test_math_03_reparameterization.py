@@ -6,30 +6,14 @@ LowerCholeskyTransform, exact Gaussian moment algebra for the estimator variance
 finite differences, and simulation with tolerances of 4 standard errors.
 """
 
-import importlib.util
 import math
-import os
 
 import numpy as np
 import pytest
 import torch
 
 NAME = "03_reparameterization"
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 Z = 4.0
-
-
-@pytest.fixture(scope="module")
-def nb(solution):
-    return solution(NAME)
-
-
-@pytest.fixture(scope="module")
-def grader():
-    spec = importlib.util.spec_from_file_location("grader_03", os.path.join(ROOT, "grader_tests", f"test_{NAME}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 # ---------------------------------------------------------------- exact Gaussian moment algebra

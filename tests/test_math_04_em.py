@@ -1,8 +1,6 @@
 """Cross-checks for 04_em: the solution's EM functions and numbers, and the grader's
 references, against scikit-learn's GaussianMixture and scipy."""
 
-import importlib.util
-import os
 import warnings
 
 import numpy as np
@@ -15,20 +13,6 @@ from sklearn.mixture import GaussianMixture
 from sklearn.mixture._gaussian_mixture import _estimate_gaussian_parameters
 
 NAME = "04_em"
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-@pytest.fixture(scope="module")
-def nb(solution):
-    return solution(NAME)
-
-
-@pytest.fixture(scope="module")
-def grader():
-    spec = importlib.util.spec_from_file_location("grader_04_em", os.path.join(ROOT, "grader_tests", f"test_{NAME}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _sk_mixture(weights, means, covs):

@@ -10,17 +10,14 @@ import pytest
 
 from conftest import ROOT
 from vicourse import batch, examples, release, report
-from vicourse.course import nbgrader
+from vicourse.course import copy_course, nbgrader
 
 TOY = ROOT / "tests" / "fixtures" / "toy_course"
 
 
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory):
-    root = tmp_path_factory.mktemp("toy")
-    shutil.copytree(TOY / "source", root / "source")
-    shutil.copytree(TOY / "grader_tests", root / "grader_tests")
-    shutil.copy(ROOT / "nbgrader_config.py", root)
+    root = copy_course(TOY, tmp_path_factory.mktemp("toy"), config=ROOT / "nbgrader_config.py")
     release.generate_releases(root)
     for path in examples.write_examples(root, "00_toy"):
         folder = root / "submitted" / path.stem / "00_toy"

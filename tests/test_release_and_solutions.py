@@ -2,9 +2,6 @@
 hidden tests; solutions executed, student-safe, with their figures; feedback
 without hidden tests; examples in sync with the release."""
 
-import re
-
-import nbformat
 import pytest
 
 from conftest import ASSIGNMENTS, ROOT

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -32,6 +33,15 @@ def gradebook_url(root: Path) -> str:
     """The course gradebook, as nbgrader_config.py names it (minus the lock timeout,
     which only matters for concurrent writers)."""
     return "sqlite:///" + str(root / "gradebook.db")
+
+
+def copy_course(root: Path, target: Path, parts=("source", "grader_tests"), config: Path | None = None) -> Path:
+    """A scratch copy of a course (the given folders and its config), for tests and benchmarks."""
+    for part in parts:
+        if (root / part).exists():
+            shutil.copytree(root / part, target / part)
+    shutil.copy(config or root / "nbgrader_config.py", target)
+    return target
 
 
 def read_notebook(path: str | os.PathLike):

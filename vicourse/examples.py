@@ -49,10 +49,12 @@ def _grade_id(cell):
     return cell.metadata.get("nbgrader", {}).get("grade_id")
 
 
-def filled(release_nb, source_nb, how_many: int | None = None):
+def filled(release_nb, source_nb, how_many: int | None = None, replace: dict[str, str] | None = None):
     """The release with its first `how_many` code answers (all if None) and every
-    written answer replaced by the solution."""
+    written answer replaced by the solution; then the answers named in `replace`
+    (grade id -> source) replaced by that source, as in a calibration variant."""
     solutions = {_grade_id(c): MARKER_LINE.sub("", c.source) for c in source_nb.cells if _grade_id(c)}
+    solutions.update(replace or {})
     nb = copy.deepcopy(release_nb)
     code_answers = 0
     for cell in nb.cells:
