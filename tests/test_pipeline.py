@@ -10,7 +10,7 @@ import pytest
 
 from conftest import ROOT
 from vicourse import batch, examples, release, report
-from vicourse.course import copy_course, nbgrader
+from vicourse.course import copy_course, nbgrader, read_notebook, source_notebook
 
 TOY = ROOT / "tests" / "fixtures" / "toy_course"
 
@@ -24,6 +24,20 @@ def toy(tmp_path_factory):
         folder.mkdir(parents=True)
         shutil.copy(path, folder / "00_toy.ipynb")
     (root / "submitted" / "empty" / "00_toy").mkdir(parents=True)
+    release_nb = read_notebook(root / "release" / "00_toy" / "00_toy.ipynb")
+    source_nb = read_notebook(source_notebook(root, "00_toy"))
+    # an answer that kills its kernel, and a wrong answer whose test cell was emptied
+    special = {
+        "killer": examples.filled(release_nb, source_nb, replace={"half": "import os\nos._exit(1)\n"}),
+        "editor": examples.filled(release_nb, source_nb, replace={"half": "def half(x):\n    return x\n"}),
+    }
+    for cell in special["editor"].cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "test_half":
+            cell.source = "pass  # nothing to see here"
+    for name, nb in special.items():
+        folder = root / "submitted" / name / "00_toy"
+        folder.mkdir(parents=True)
+        nbformat.write(nb, folder / "00_toy.ipynb")
     outcomes = batch.grade_all(
         root, "00_toy", workers=2, timeout=300,
         extra=["--Execute.timeout=3", "--Execute.iopub_timeout=3", "--ExecuteWithChecks.check_timeout=3"],
@@ -65,6 +79,19 @@ def test_broken_submission_is_repaired_and_graded_as_far_as_possible(toy):
     assert "cell double: nbgrader metadata was missing and has been restored" in notes
     assert "missing from the submission" in notes and "timed out" in notes
     assert scores["broken"]["test_double"] == 2 and scores["broken"]["test_half"] == 0
+
+
+def test_an_answer_that_kills_the_kernel_costs_only_its_own_points(toy):
+    _, outcomes, scores = toy
+    assert outcomes["killer"].status == "graded"
+    assert "half killed the kernel" in " ".join(outcomes["killer"].notes)
+    assert scores["killer"]["test_double"] == 2 and scores["killer"]["test_half"] == 0
+
+
+def test_an_edited_test_cell_is_reported_and_graded_as_released(toy):
+    _, outcomes, scores = toy
+    assert "locked cells edited (restored from the release for grading): test_half" in outcomes["editor"].notes
+    assert scores["editor"]["test_double"] == 2 and scores["editor"]["test_half"] == 0
 
 
 def test_unreadable_submissions_are_reported_and_the_batch_goes_on(toy):
