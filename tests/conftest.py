@@ -10,13 +10,15 @@
   (vicourse.calibration), grading every variant of its grader module in about
   a second each instead of a fresh autograde run each.
 * `solution(assignment)`: a live kernel that ran the source notebook, as a
-  Student, for cross-checking stated numbers.
+  Student, for cross-checking stated numbers; `solution.seconds` records how
+  long each notebook took to run.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import time
 
 os.environ.setdefault("MPLBACKEND", "Agg")  # before anything imports matplotlib
 from dataclasses import dataclass
@@ -150,8 +152,11 @@ def solution():
                 cell.source = MARKER_LINE.sub("", HIDDEN_BLOCK.sub("", cell.source))
             os.environ.setdefault("MPLBACKEND", "Agg")
             workdir = str(ROOT / "source" / assignment)
+            started = time.perf_counter()
             students[assignment] = stack.enter_context(live_student(nb, workdir, timeout=300))
+            get.seconds[assignment] = time.perf_counter() - started  # kernel start + every cell
         return students[assignment]
 
+    get.seconds = {}
     with stack:
         yield get

@@ -61,3 +61,13 @@ def test_feedback_hides_the_hidden_tests(graded, course, assignment):
     html = (course / "feedback" / "wrong-00" / assignment / f"{assignment}.html").read_text(encoding="utf-8")
     assert "HIDDEN TESTS" not in html and "grader_tests" not in html
     assert "HiddenCheckFailed" in html, "the student sees the check's message"
+
+
+# each notebook must run within this many seconds on a 2-core CPU machine
+CPU_BUDGET_SECONDS = 30
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_notebook_runs_within_its_cpu_budget(solution, assignment):
+    solution(assignment)
+    assert solution.seconds[assignment] < CPU_BUDGET_SECONDS
