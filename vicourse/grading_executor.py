@@ -34,6 +34,7 @@ from traitlets import Float, Unicode
 
 from .checking import Student
 from .kernel_calls import KernelTransport, ensure_async_call
+from .sandbox import SandboxedKernelManager
 
 log = logging.getLogger("vicourse.grading")
 
@@ -71,6 +72,12 @@ class ExecuteWithChecks(Execute):
     replay_timeout = Float(120.0, help="Seconds allowed to replay cells after a kernel restart").tag(config=True)
 
     run_checks = True
+
+    def create_kernel_manager(self):
+        # Every kernel that runs a submission starts in the sandbox, whatever kernel the
+        # notebook's metadata names (vicourse/sandbox.py).
+        self.km = SandboxedKernelManager(config=self.config)
+        return self.km
 
     # ------------------------------------------------------------ execution
 

