@@ -30,6 +30,24 @@ c.Autograde.autograde_preprocessors = [
 ]
 c.ExecuteWithChecks.graders_dir = os.path.join(here, "grader_tests")
 c.ExecuteWithChecks.check_timeout = 30.0
+# The grading record of each notebook (did it run to its end, did every check run),
+# written by the grading process where no kernel can reach it.
+c.ExecuteWithChecks.results_dir = os.path.join(here, "build", "results")
+
+# Every kernel that runs student code starts in a sandbox (vicourse/sandbox.py):
+# no view of the course folder, no network, its processes die with it, and limits.
+# `make doctor` prints what this machine gives. Where no sandbox can be set up,
+# grading runs anyway and every report says so; set `required = True` to refuse.
+c.Sandbox.required = False
+c.Sandbox.memory_mb = 4096      # address space of a kernel (data segment when a GPU is exposed)
+c.Sandbox.max_processes = 256   # processes and threads at once
+c.Sandbox.max_file_mb = 256     # largest file a kernel may write
+c.Sandbox.tmpfs_mb = 512        # each of its private home, /tmp and /dev/shm
+# Output kept per cell and per notebook; the rest is dropped with a note in the cell.
+c.ExecuteWithChecks.max_cell_output_bytes = 2_000_000
+c.ExecuteWithChecks.max_notebook_output_bytes = 20_000_000
+# Wall-clock limit for a whole notebook; cells after it are not run (and score nothing).
+c.ExecuteWithChecks.notebook_timeout = 900
 
 # Per-cell limit: the slowest solution cell (model training) takes well under this
 # on two CPU cores; an endless loop costs one timeout and the next cells still run.

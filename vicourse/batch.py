@@ -8,8 +8,13 @@ For each `submitted/<student>/<assignment>/`:
    wall-clock limit; a share that overruns is retried one submission at a time;
 3. record an outcome: status, the reasons, and what the hidden checks said.
 
-A submission that cannot be read, or whose grading crashes or hangs, gets an
-outcome saying why; the batch always goes on to the next one.
+Completion is judged from results, not from a file existing: a submission is
+"graded" only when the grading record that `ExecuteWithChecks` writes (outside
+the sandbox, where the kernel cannot reach) says the notebook ran to its end
+and every check ran, and nbgrader wrote the autograded notebook. Every
+submission of a process that died or overran is graded again alone, in a
+fresh process; a second failure is recorded with the reason. A submission
+that cannot be read gets an outcome saying why; the batch always goes on.
 """
 
 from __future__ import annotations
@@ -27,12 +32,16 @@ from pathlib import Path
 
 import nbformat
 
+from nbgrader.utils import determine_grade
+
 from .course import check_config, gradebook_url, kernel_environment, read_notebook
-from .grading_executor import CHECK_FAILED
+from .grading_executor import CHECK_FAILED, is_test_cell
 from .release import generate_releases
 from .repair import edited_locked_cells, load_submission, repair
+from .sandbox import isolation
 
 STAGED = "build/staged"
+RESULTS = "build/results"  # grading records (nbgrader_config.py points ExecuteWithChecks here)
 
 
 @dataclass
@@ -42,6 +51,8 @@ class Outcome:
     notes: list[str] = field(default_factory=list)
     checks: dict[str, str] = field(default_factory=dict)  # grade id -> message for failed checks
     seconds: float = 0.0
+    score: float | None = None  # autograded points, from the autograded notebook
+    isolation: str = ""
 
 
 def stage(root: Path, assignment: str, student: str, release_nb, chunk: str) -> Outcome:
@@ -81,14 +92,17 @@ def autograde_chunk(root: Path, assignment: str, chunk: str, outcomes: list[Outc
 
     One process per worker pays nbgrader's start-up (~4 s) once, not once per
     submission.  The process runs in its own group so that, if it overruns, it is
-    killed together with its kernels.
+    killed together with its kernels.  Outcomes whose grading did not complete are
+    left with status "failed" or "timed out" and the reason.
     """
     for outcome in outcomes:
         shutil.rmtree(root / "autograded" / outcome.student / assignment, ignore_errors=True)
+        (root / RESULTS / outcome.student / f"{assignment}.json").unlink(missing_ok=True)
     student = outcomes[0].student if len(outcomes) == 1 else "*"
     command = [
         sys.executable, "-m", "nbgrader", "autograde", assignment, "--student", student, "--force",
-        "--log-level=WARN", f"--CourseDirectory.submitted_directory={STAGED}/{chunk}", *extra,
+        "--log-level=WARN", f"--CourseDirectory.submitted_directory={STAGED}/{chunk}",
+        f"--ExecuteWithChecks.results_dir={root / RESULTS}", *extra,
     ]
     started = time.perf_counter()
     process = subprocess.Popen(
@@ -106,16 +120,67 @@ def autograde_chunk(root: Path, assignment: str, chunk: str, outcomes: list[Outc
     for outcome in outcomes:
         outcome.seconds = seconds
         graded = root / "autograded" / outcome.student / assignment / f"{assignment}.ipynb"
-        if graded.exists():
-            outcome.notes.extend(execution_notes(graded))
+        record = read_record(root / RESULTS / outcome.student / f"{assignment}.json")
+        outcome.isolation = record.get("isolation", outcome.isolation)
+        incomplete = why_incomplete(record, graded)
+        if incomplete is None:
+            outcome.status, outcome.notes = "graded", outcome.notes + record_notes(record)
             outcome.checks = failed_checks(graded)
+            outcome.score = autograded_score(graded)
         elif overran:
             outcome.status = "timed out"
-            outcome.notes.append(f"grading took longer than {timeout:.0f} s and was stopped")
+            outcome.notes.append(f"grading took longer than {timeout:.0f} s and was stopped ({incomplete})")
         else:
             outcome.status = "failed"
-            mine = [line for line in log.splitlines() if outcome.student in line or "Error" in line][-3:]
-            outcome.notes.append("nbgrader could not grade it: " + " | ".join(mine)[-400:])
+            outcome.notes.append(f"{incomplete}; {process_end(process.returncode, log, outcome.student)}")
+
+
+def read_record(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def why_incomplete(record: dict, graded: Path) -> str | None:
+    """None when the grading completed; otherwise what is missing."""
+    if not record:
+        return "no grading record: the notebook was not run to its end"
+    if not record.get("finished"):
+        return f"the hidden checks did not run (stopped after {record.get('cells_run', 0)} cells)"
+    if not graded.exists():
+        return "nbgrader did not save the graded notebook"
+    return None
+
+
+def process_end(returncode: int | None, log: str, student: str) -> str:
+    if returncode is not None and returncode < 0:
+        return f"the grading process was killed by signal {-returncode}"
+    mine = [line for line in log.splitlines() if student in line or "Error" in line][-3:]
+    return f"nbgrader exited with {returncode}: " + (" | ".join(mine)[-400:] or "no message")
+
+
+def record_notes(record: dict) -> list[str]:
+    """What the grading record says went wrong along the way, in words."""
+    notes = [f"{where} timed out" for where in record.get("timed_out", [])]
+    notes += [f"{where} killed the kernel" for where in record.get("kernel_died", [])]
+    if record.get("not_run"):
+        notes.append(f"notebook time limit reached: {len(record['not_run'])} cells not run")
+    if record.get("truncated"):
+        notes.append("output truncated in " + ", ".join(record["truncated"]))
+    missing = [gid for gid, message in record.get("checks", {}).items() if message == "no hidden check"]
+    if missing:
+        notes.append("no hidden check for " + ", ".join(missing))
+    return notes
+
+
+def autograded_score(graded_path: Path) -> float:
+    """Points of the autograded test cells, scored by nbgrader's own rule."""
+    total = 0.0
+    for cell in read_notebook(graded_path).cells:
+        if is_test_cell(cell):
+            total += determine_grade(cell)[0] or 0.0
+    return total
 
 
 def failed_checks(graded_path: Path) -> dict[str, str]:
@@ -127,18 +192,6 @@ def failed_checks(graded_path: Path) -> dict[str, str]:
             if output.get("output_type") == "error" and output.get("ename") == CHECK_FAILED:
                 messages[gid] = output.get("evalue", "")
     return messages
-
-
-def execution_notes(graded_path: Path) -> list[str]:
-    """Cells that hung or killed the kernel."""
-    notes = []
-    for cell in read_notebook(graded_path).cells:
-        for output in cell.get("outputs", []):
-            if output.get("output_type") == "error" and output.get("ename") in ("CellTimeoutError", "DeadKernelError"):
-                where = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") or "an ungraded cell"
-                what = "timed out" if output["ename"] == "CellTimeoutError" else "killed the kernel"
-                notes.append(f"{where} {what}")
-    return notes
 
 
 def students(root: Path, assignment: str) -> list[str]:
@@ -179,15 +232,22 @@ def grade_all(
     jobs = [(k, c) for k, c in chunks.items() if c]
     with ThreadPoolExecutor(max_workers=workers) as pool:
         list(pool.map(lambda job: autograde_chunk(root, assignment, job[0], job[1], timeout, extra or []), jobs))
-    # a chunk that overran is retried one submission at a time, so only the culprit is lost
-    retry = [o for o in staged if o.status == "timed out"]
-    for outcome in retry:
-        outcome.status, outcome.notes = "graded", [n for n in outcome.notes if not n.startswith("grading took")]
-        chunk = next(k for k, c in chunks.items() if outcome in c)
+    # Every submission whose grading did not complete is graded again alone, in a fresh
+    # process, so a submission that kills or hangs its process costs only itself.
+    # One that already ran alone and overran is not run a second time.
+    retry = [(name, o) for name, chunk in chunks.items() for o in chunk
+             if o.status != "graded" and not (o.status == "timed out" and len(chunk) == 1)]
+    for chunk, outcome in retry:
+        first = outcome.notes.pop()  # the reason autograde_chunk gave, last
         single = root / STAGED / f"{chunk}-{outcome.student}"
         single.mkdir(parents=True, exist_ok=True)
         shutil.move(str(root / STAGED / chunk / outcome.student), str(single / outcome.student))
+        outcome.status = "graded"
         autograde_chunk(root, assignment, single.name, [outcome], timeout, extra or [])
+        if outcome.status != "graded":
+            outcome.notes.append(f"graded again alone after: {first}")
+    for outcome in staged:
+        outcome.isolation = outcome.isolation or isolation().summary
     save_outcomes(root, assignment, staged)
     return staged
 

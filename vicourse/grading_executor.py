@@ -19,10 +19,12 @@ The same class executes a submission for `pytest grader_tests --submission`
 from __future__ import annotations
 
 import contextlib
-import importlib.util
+import json
 import logging
 import os
 import sys
+import time
+import types
 from pathlib import Path
 
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
@@ -30,7 +32,7 @@ from nbclient.util import run_sync
 from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
 from nbgrader.utils import is_grade, is_solution
-from traitlets import Float, Unicode
+from traitlets import Float, Int, Unicode
 
 from .checking import Student
 from .kernel_calls import KernelTransport, ensure_async_call
@@ -41,20 +43,30 @@ log = logging.getLogger("vicourse.grading")
 CHECK_FAILED = "HiddenCheckFailed"
 
 
-def load_checks(graders_dir: str | os.PathLike, notebook: str) -> dict:
-    """The hidden checks for a notebook: {test cell grade id: check function}.
+def load_grader_module(graders_dir: str | os.PathLike, notebook: str):
+    """The hidden grader module for a notebook, or None if it has none.
 
-    The module is loaded from its path, so grader_tests never has to be on
-    sys.path (and therefore is not importable from the student's kernel).
+    Sealed: the source is read and compiled in memory, never through the import
+    system, so no `.pyc` in `__pycache__` (planted or stale) is ever trusted, and
+    grader_tests never has to be on sys.path (so the kernel cannot import it).
     """
     path = Path(graders_dir) / f"test_{notebook}.py"
-    if not path.exists():
-        return {}
+    if not path.is_file():
+        return None
     name = f"vicourse_graders_{notebook}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
+    module = types.ModuleType(name)
+    module.__file__ = str(path)
+    code = compile(path.read_bytes(), str(path), "exec", dont_inherit=True)
+    sys.modules[name] = module  # dataclasses and pickling look modules up by name
+    exec(code, module.__dict__)
+    return module
+
+
+def load_checks(graders_dir: str | os.PathLike, notebook: str) -> dict:
+    """The hidden checks for a notebook: {test cell grade id: check function}."""
+    module = load_grader_module(graders_dir, notebook)
+    if module is None:
+        return {}
     return {n: f for n, f in vars(module).items() if n.startswith("test_") and callable(f)}
 
 
@@ -68,8 +80,16 @@ def error_output(ename: str, message: str) -> NotebookNode:
 
 class ExecuteWithChecks(Execute):
     graders_dir = Unicode("", help="Folder holding test_<notebook>.py hidden grader modules").tag(config=True)
+    results_dir = Unicode("", help="Folder for the grading record of each notebook (<student>/<notebook>.json); "
+                                   "empty: no record").tag(config=True)
     check_timeout = Float(30.0, help="Seconds one call into the student's code may take").tag(config=True)
     replay_timeout = Float(120.0, help="Seconds allowed to replay cells after a kernel restart").tag(config=True)
+    notebook_timeout = Float(900.0, help="Seconds the whole notebook may run; later cells are not run").tag(
+        config=True)
+    max_cell_output_bytes = Int(2_000_000, help="Output kept per cell; the rest is dropped with a note").tag(
+        config=True)
+    max_notebook_output_bytes = Int(20_000_000, help="Output kept per notebook; the rest is dropped with a note"
+                                    ).tag(config=True)
 
     run_checks = True
 
@@ -77,19 +97,47 @@ class ExecuteWithChecks(Execute):
         # Every kernel that runs a submission starts in the sandbox, whatever kernel the
         # notebook's metadata names (vicourse/sandbox.py).
         self.km = SandboxedKernelManager(config=self.config)
+        self._isolation = self.km.isolation.summary
         return self.km
 
     # ------------------------------------------------------------ execution
 
     def preprocess(self, nb, resources=None, km=None):
+        self.begin(resources)
+        try:
+            return super().preprocess(nb, resources, km)
+        finally:
+            self._write_record(resources)
+
+    def begin(self, resources) -> None:
+        """Fresh state for one notebook; the checks are loaded (sealed) before any student code runs."""
         self._replay: list[str] = []
-        return super().preprocess(nb, resources, km)
+        self._record = {"cells": 0, "cells_run": 0, "timed_out": [], "kernel_died": [], "not_run": [],
+                        "truncated": [], "checks": {}, "finished": False}
+        self._output_bytes = {"notebook": 0}
+        self._started = time.monotonic()
+        notebook = (resources or {}).get("nbgrader", {}).get("notebook")
+        self._checks = load_checks(self.graders_dir, notebook) if self.run_checks and notebook else {}
 
     def preprocess_cell(self, cell, resources, index):
+        self._record["cells"] = len(self.nb.cells)
+        if cell.cell_type == "code" and time.monotonic() - self._started > self.notebook_timeout:
+            cell.outputs = [error_output("NotebookTimeLimit",
+                                         f"not run: the notebook used up its {self.notebook_timeout:.0f} s")]
+            self._record["not_run"].append(self._where(cell, index))
+        else:
+            self._execute_cell(cell, resources, index)
+        if index == len(self.nb.cells) - 1 and self.run_checks:
+            self.grade_test_cells(resources)
+        return cell, resources
+
+    def _execute_cell(self, cell, resources, index) -> None:
         try:
-            cell, resources = super().preprocess_cell(cell, resources, index)
-            if cell.cell_type == "code" and not any(o.output_type == "error" for o in cell.outputs):
-                self._replay.append(cell.source)
+            super().preprocess_cell(cell, resources, index)
+            if cell.cell_type == "code":
+                self._record["cells_run"] += 1
+                if not any(o.output_type == "error" for o in cell.outputs):
+                    self._replay.append(cell.source)
         except (CellTimeoutError, DeadKernelError) as exc:
             died = isinstance(exc, DeadKernelError)
             reason = (
@@ -101,9 +149,63 @@ class ExecuteWithChecks(Execute):
             log.warning("cell %d: %s", index, reason)
             cell.outputs.append(error_output("DeadKernelError" if died else "CellTimeoutError", reason))
             self.restart_and_replay()
-        if index == len(self.nb.cells) - 1 and self.run_checks:
-            self.grade_test_cells(resources)
-        return cell, resources
+        # nbgrader records a timeout as an error output itself; count both ways in one place
+        names = {o.get("ename") for o in cell.get("outputs", []) if o.get("output_type") == "error"}
+        if "DeadKernelError" in names:
+            self._record["kernel_died"].append(self._where(cell, index))
+        elif "CellTimeoutError" in names:
+            self._record["timed_out"].append(self._where(cell, index))
+
+    @staticmethod
+    def _where(cell, index: int) -> str:
+        return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") or f"cell {index}"
+
+    # ------------------------------------------------------------ output limits
+
+    def process_message(self, msg, cell, cell_index):
+        """Keep at most max_cell_output_bytes per cell and max_notebook_output_bytes in all.
+
+        Errors are always kept (shortened), since an error is what makes a test cell score zero."""
+        if msg.get("msg_type") in ("stream", "display_data", "execute_result", "update_display_data", "error"):
+            size = len(json.dumps(msg.get("content", {}), default=str))
+            used = self._output_bytes.get(cell_index, 0)
+            over = (used + size > self.max_cell_output_bytes
+                    or self._output_bytes["notebook"] + size > self.max_notebook_output_bytes)
+            if over and msg["msg_type"] == "error":
+                content = msg["content"]
+                content["evalue"] = str(content.get("evalue", ""))[:2000]
+                content["traceback"] = [str(line)[:2000] for line in content.get("traceback", [])[-20:]]
+            elif over:
+                self._note_truncated(cell, cell_index)
+                return None
+            self._output_bytes[cell_index] = used + size
+            self._output_bytes["notebook"] += size
+        return super().process_message(msg, cell, cell_index)
+
+    def _note_truncated(self, cell, cell_index: int) -> None:
+        where = self._where(cell, cell_index)
+        if where in self._record["truncated"]:
+            return
+        self._record["truncated"].append(where)
+        cell.outputs.append(NotebookNode(output_type="stream", name="stdout", text=(
+            f"\n[output truncated: at most {self.max_cell_output_bytes} bytes per cell and "
+            f"{self.max_notebook_output_bytes} bytes per notebook are kept]\n")))
+
+    # ------------------------------------------------------------ the grading record
+
+    def _write_record(self, resources) -> None:
+        """<results_dir>/<student>/<notebook>.json, written by this process only.
+
+        The batch calls a submission graded only when this record says the notebook
+        ran to its end and every test cell's check ran."""
+        info = (resources or {}).get("nbgrader", {})
+        if not self.results_dir or "student" not in info or "notebook" not in info:
+            return
+        self._record.update(seconds=round(time.monotonic() - self._started, 3),
+                            isolation=getattr(self, "_isolation", "no kernel was started"))
+        path = Path(self.results_dir) / info["student"] / f"{info['notebook']}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self._record, indent=1))
 
     def restart_and_replay(self) -> None:
         """Fresh kernel, then the cells that had run cleanly, silently and in order."""
@@ -125,23 +227,22 @@ class ExecuteWithChecks(Execute):
     # ------------------------------------------------------------ checks
 
     def grade_test_cells(self, resources) -> None:
-        notebook = (resources or {}).get("nbgrader", {}).get("notebook")
-        if notebook is None:
-            return
-        checks = load_checks(self.graders_dir, notebook)
         student = self.student()
         for cell in self.nb.cells:
             if not is_test_cell(cell):
                 continue
             grade_id = cell.metadata.nbgrader["grade_id"]
-            check = checks.get(grade_id)
+            check = self._checks.get(grade_id)
             if check is None:
-                log.warning("no hidden check for %s/%s", notebook, grade_id)
+                log.warning("no hidden check for %s", grade_id)
+                self._record["checks"][grade_id] = "no hidden check"
                 continue
             message = run_check(check, student)
+            self._record["checks"][grade_id] = message
             if message is not None:
                 cell.outputs.insert(0, error_output(CHECK_FAILED, message))
                 log.info("%s: %s", grade_id, message)
+        self._record["finished"] = True
 
 
 def run_check(check, student: Student) -> str | None:
@@ -165,8 +266,8 @@ def live_student(nb: NotebookNode, workdir: str, timeout: int = 60, graders_dir:
 
     NotebookClient.__init__(executor, nb)
     executor.reset_execution_trackers()
-    executor._replay = []
     resources = {"metadata": {"path": workdir}}
+    executor.begin(resources)
     executor._check_assign_resources(resources)
     with executor.setup_kernel():
         for index, cell in enumerate(executor.nb.cells):

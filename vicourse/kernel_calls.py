@@ -6,6 +6,17 @@ student's notebook runs in a kernel (during `nbgrader autograde`, or under
 `kernel_side.py` plus a JSON request, runs it with store_history=False, and
 reads the reply printed between two random markers, so anything else the
 student's code prints is ignored.
+
+What the transport trusts, given that the kernel may be hostile (it can print
+anything, install IPython hooks and input transformers, patch any module, and
+see each request, hidden inputs included): nothing but the data in the reply.
+It accepts a reply only when the request's stdout holds exactly one
+marker-wrapped JSON document of bounded size; a second reply (say, printed
+by a `post_run_cell` hook), an oversized or undecodable one, or none at all
+counts as a failed call. The verdict is computed from that data in the
+grading process. So a hostile kernel can forge its own answers, and nothing
+else: to pass a check on inputs drawn at grading time, the forged data must
+be the right answer for them, which is solving the problem.
 """
 
 from __future__ import annotations
@@ -22,6 +33,8 @@ from nbclient.util import ensure_async, run_sync
 log = logging.getLogger("vicourse.kernel")
 
 _KERNEL_SIDE = (Path(__file__).with_name("kernel_side.py")).read_text()
+# stdout kept per request; a correct reply is a few kilobytes
+MAX_REPLY_BYTES = 8_000_000
 
 
 class KernelUnresponsive(RuntimeError):
@@ -58,19 +71,28 @@ class KernelTransport:
             if self.on_unresponsive is not None:
                 self.on_unresponsive()
             return {"ok": False, "error": "Timeout", "detail": str(exc)}
+        if stdout is None:
+            return {"ok": False, "error": "BadReply", "detail": f"more than {MAX_REPLY_BYTES} bytes of output"}
         parts = stdout.split(marker)
         if len(parts) < 3:
             return {"ok": False, "error": "NoReply", "detail": stdout[-2000:]}
+        if len(parts) > 3:
+            return {"ok": False, "error": "BadReply", "detail": "more than one reply: something else printed one"}
         try:
-            return json.loads(parts[-2])
-        except ValueError:
-            return {"ok": False, "error": "BadReply", "detail": parts[-2][:2000]}
+            reply = json.loads(parts[1])
+        except (ValueError, RecursionError):
+            return {"ok": False, "error": "BadReply", "detail": parts[1][:2000]}
+        if not isinstance(reply, dict):
+            return {"ok": False, "error": "BadReply", "detail": "the reply is not a JSON object"}
+        return reply
 
-    def run(self, code: str, timeout: float) -> str:
-        """Execute code; return its stdout.  TimeoutError if it had to be interrupted."""
+    def run(self, code: str, timeout: float) -> str | None:
+        """Execute code; return its stdout (None if it exceeded MAX_REPLY_BYTES).
+        TimeoutError if it had to be interrupted."""
         msg_id = self.kc.execute(code, store_history=False, allow_stdin=False)
         deadline = time.monotonic() + timeout
         chunks: list[str] = []
+        size = 0
         interrupted = False
         while True:
             remaining = deadline - time.monotonic()
@@ -92,11 +114,13 @@ class KernelTransport:
                 continue
             kind = msg["msg_type"]
             if kind == "stream" and msg["content"].get("name") == "stdout":
-                chunks.append(msg["content"]["text"])
+                size += len(msg["content"]["text"])
+                if size <= MAX_REPLY_BYTES:
+                    chunks.append(msg["content"]["text"])
             elif kind == "status" and msg["content"]["execution_state"] == "idle":
                 if interrupted:
                     raise TimeoutError
-                return "".join(chunks)
+                return "".join(chunks) if size <= MAX_REPLY_BYTES else None
 
 
 def ensure_async_call(fn):
