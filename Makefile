@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 A ?=
 
-.PHONY: install demo test release solutions examples calibrate autograde grade feedback benchmark clean
+.PHONY: install demo test release solutions examples calibrate autograde grade feedback benchmark doctor clean
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ grade: install         ## batch autograde with repair, timeouts, report: make gr
 
 feedback: install
 	$(PY) -m vicourse feedback $(A)
+
+doctor: install        ## what isolation student kernels get on this machine, shown by trying
+	$(PY) -m vicourse doctor
+
 
 benchmark: install     ## batch vs serial autograde; fast calibration vs stock autograde
 	$(PY) benchmarks/batch_vs_serial.py

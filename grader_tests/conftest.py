@@ -2,19 +2,34 @@
 
     pytest grader_tests --submission path/to/01_entropy_kl.ipynb
 
-The notebook is executed once in its own kernel (with the course's timeouts);
-each check then calls into that kernel through plain-data proxies, exactly as
-during `nbgrader autograde`.  Only the grader module named after the notebook
-runs; the others are skipped.
+The notebook is executed once in its own sandboxed kernel (with the course's
+timeouts); each check then calls into that kernel through plain-data proxies,
+exactly as during `nbgrader autograde`.  The kernel's working folder is a copy
+of the assignment's release folder, never the folder the submission sits in
+(which may hold other students' work).  Only the grader module named after the
+notebook runs; the others are skipped.
 """
 
 import os
+import tempfile
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from vicourse.grading_executor import live_student
+from vicourse.grading_executor import live_student, load_grader_module
+
+
+class SealedModule(pytest.Module):
+    """A grader module compiled from its source, as autograde loads it: never from a .pyc."""
+
+    def _getobj(self):
+        return load_grader_module(self.path.parent, self.path.stem.removeprefix("test_"))
+
+
+def pytest_pycollect_makemodule(module_path, parent):
+    if module_path.name.startswith("test_"):
+        return SealedModule.from_parent(parent, path=module_path)
 
 
 def pytest_addoption(parser):
@@ -42,5 +57,8 @@ def nb(request):
     path = Path(submission).resolve()
     notebook = nbformat.read(str(path), as_version=4)
     os.environ.setdefault("MPLBACKEND", "Agg")
-    with live_student(notebook, str(path.parent), timeout=request.config.getoption("--cell-timeout")) as student:
-        yield student
+    release = Path(__file__).resolve().parents[1] / "release" / path.stem
+    with tempfile.TemporaryDirectory() as empty:
+        files = str(release) if release.is_dir() else empty
+        with live_student(notebook, files, timeout=request.config.getoption("--cell-timeout")) as student:
+            yield student

@@ -8,6 +8,7 @@
   report A                 per-question table and reports/A/grades.csv
   feedback A               feedback HTML without hidden tests (stock generate_feedback)
   demo                     releases, solutions, grade the examples, export, feedback
+  doctor                   what isolation this machine gives student kernels, proved by attacks
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import time
 
 from . import batch, examples, release, report, solutions
 from .course import assignments, course_root, nbgrader
+from .sandbox import isolation
 
 
 def grade(root, assignment: str, workers: int, timeout: float, cell_timeout: int | None, only=None) -> str:
@@ -28,7 +30,10 @@ def grade(root, assignment: str, workers: int, timeout: float, cell_timeout: int
     outcomes = batch.grade_all(root, assignment, workers=workers, timeout=timeout, extra=extra, only=only)
     seconds = time.perf_counter() - started
     table = report.print_table(report.write_report(root, assignment))
-    return f"{table}\n  {len(outcomes)} submissions of {assignment} in {seconds:.1f} s with {workers} workers"
+    summary = f"{table}\n  {len(outcomes)} submissions of {assignment} in {seconds:.1f} s with {workers} workers"
+    if any(not o.isolation.startswith("sandboxed") for o in outcomes if o.isolation):
+        summary += "\n  WARNING: STUDENT CODE RAN WITHOUT A SANDBOX (see the isolation lines above; make doctor)"
+    return summary
 
 
 def calibrate(root, assignment: str) -> bool:
@@ -90,14 +95,26 @@ def demo(root, workers: int) -> None:
     print(f"== done in {time.perf_counter() - started:.0f} s: reports/ (grades), feedback/ (student HTML) ==")
 
 
+def doctor() -> bool:
+    """Print what isolation a student kernel gets here, and prove it with a few attacks."""
+    from .doctor import run_doctor
+
+    return run_doctor()
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="vicourse", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["release", "solutions", "examples", "calibrate", "grade", "report", "feedback", "demo"])
+    parser.add_argument("command", choices=["release", "solutions", "examples", "calibrate", "grade", "report", "feedback", "demo",
+                                                "doctor"])
     parser.add_argument("assignments", nargs="*")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel autograde processes")
     parser.add_argument("--timeout", type=float, default=900, help="seconds allowed per submission")
     parser.add_argument("--cell-timeout", type=int, default=None, help="override the per-cell limit")
     args = parser.parse_args(argv)
+    # nbgrader runs the `alembic` script of this environment when it creates a gradebook
+    os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+    if args.command == "doctor":
+        sys.exit(0 if doctor() else 1)
     root = course_root()
     names = args.assignments or None
     if args.command == "release":

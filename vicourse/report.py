@@ -45,24 +45,37 @@ def write_report(root: Path, assignment: str) -> Path:
     students = sorted(set(scores) | set(outcomes))
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["student", *columns, "autograded", "autograded_max", "status", "notes"])
+        writer.writerow(["student", *columns, "autograded", "autograded_max", "status", "notes", "isolation"])
         auto_max = sum(max_points[c] for c in columns if c not in manual)
-        writer.writerow(["(max)", *[max_points[c] for c in columns], auto_max, auto_max, "", ""])
+        writer.writerow(["(max)", *[max_points[c] for c in columns], auto_max, auto_max, "", "", ""])
         for student in students:
             row = scores.get(student, {})
             auto = sum(v for c, v in row.items() if v is not None and c not in manual)
             outcome = outcomes.get(student, {"status": "graded", "notes": []})
+            notes = list(outcome["notes"]) + disagreement(outcome, auto)
             writer.writerow([
                 student, *["" if row.get(c) is None else row[c] for c in columns],
-                auto, auto_max, outcome["status"], "; ".join(outcome["notes"]),
+                auto, auto_max, outcome["status"], "; ".join(notes),
+                outcome.get("isolation") or "not graded by the batch: isolation unknown",
             ])
     return path
+
+
+def disagreement(outcome: dict, gradebook_points: float) -> list[str]:
+    """The gradebook must hold what the graded notebook scores; anything else is flagged."""
+    graded = outcome.get("score")
+    if graded is None or abs(graded - gradebook_points) < 1e-9:
+        return []
+    return [f"GRADEBOOK DISAGREES: the graded notebook scores {graded:g}, the gradebook holds {gradebook_points:g}"]
 
 
 def print_table(csv_path: Path) -> str:
     """A fixed-width rendering of grades.csv (question columns as Q1, Q2, ...)."""
     with csv_path.open() as handle:
         rows = list(csv.reader(handle))
+    header, maxima, body = rows[0], rows[1], rows[2:]
+    isolations = sorted({row[-1] for row in body})
+    rows = [row[:-1] for row in rows]
     header, maxima, body = rows[0], rows[1], rows[2:]
     n_questions = len(header) - 5
     short = [f"Q{i + 1}" for i in range(n_questions)]
@@ -76,7 +89,7 @@ def print_table(csv_path: Path) -> str:
         lines.append(f"{row[0]:<14}{cells}{total:>9}  {notes[:110]}")
     legend = ", ".join(f"{s}={h}" for s, h in zip(short, header[1 : 1 + n_questions]))
     text = "\n".join(lines) + "\n  (" + legend + "; '-' = manual, not graded yet)"
-    return text
+    return text + "".join(f"\n  isolation: {i}" for i in isolations)
 
 
 def _fmt(value) -> str:
