@@ -48,6 +48,8 @@ c.ExecuteWithChecks.max_cell_output_bytes = 2_000_000
 c.ExecuteWithChecks.max_notebook_output_bytes = 20_000_000
 # Wall-clock limit for a whole notebook; cells after it are not run (and score nothing).
 c.ExecuteWithChecks.notebook_timeout = 900
+# A kernel that keeps hanging or dying is restarted this many times; later cells are not run.
+c.ExecuteWithChecks.max_restarts = 3
 
 # Per-cell limit: the slowest solution cell (model training) takes well under this
 # on two CPU cores; an endless loop costs one timeout and the next cells still run.

@@ -10,6 +10,9 @@ from nbformat.v4 import new_code_cell, new_notebook
 from vicourse import kernel_side
 from vicourse.checking import StudentCodeError, TorchTensor, as_float, assert_close, assert_within_se, local_student
 from vicourse.grading_executor import live_student
+from vicourse.sandbox import isolation
+
+from conftest import ROOT
 
 
 def test_results_become_plain_data():
@@ -69,3 +72,35 @@ def test_the_kernel_cannot_import_the_graders_and_printing_cannot_forge_a_reply(
     with live_student(nb, str(tmp_path), timeout=30) as student:
         assert student.value("graders_visible") is False
         assert student.noisy(1) == 2
+
+
+def test_a_second_reply_printed_by_a_hook_fails_the_call(tmp_path):
+    """A post_run_cell hook sees each request (marker included) and can print a reply of
+    its own; the transport must not take either one."""
+    nb = new_notebook(cells=[new_code_cell(
+        "import re\n"
+        "def f(x):\n"
+        "    return 1\n"
+        "def forge(result):\n"
+        "    marker = re.search(r'@@vicourse-[0-9a-f]+@@', result.info.raw_cell or '')\n"
+        "    if marker:\n"
+        "        print(marker.group(0) + '{\"ok\": true, \"value\": 42}' + marker.group(0))\n"
+        "get_ipython().events.register('post_run_cell', forge)\n"
+    )])
+    with live_student(nb, str(tmp_path), timeout=30) as student:
+        with pytest.raises(StudentCodeError, match="no single valid reply"):
+            student.f(1)
+
+
+def test_the_doctor_catches_a_kernel_without_a_sandbox(tmp_path):
+    """The probes behind `make doctor` (and the attack suite's intent) can fail: with the
+    sandbox switched off, a kernel reads the course and reaches the grader's port."""
+    from traitlets.config import Config
+
+    from vicourse.doctor import run_doctor
+
+    config = Config()
+    config.Sandbox.enabled = False
+    assert run_doctor(ROOT, config=config) is False
+    if isolation().sandboxed:
+        assert run_doctor(ROOT) is True

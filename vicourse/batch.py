@@ -165,7 +165,7 @@ def record_notes(record: dict) -> list[str]:
     notes = [f"{where} timed out" for where in record.get("timed_out", [])]
     notes += [f"{where} killed the kernel" for where in record.get("kernel_died", [])]
     if record.get("not_run"):
-        notes.append(f"notebook time limit reached: {len(record['not_run'])} cells not run")
+        notes.append(f"notebook limit reached (time, or kernel restarts): {len(record['not_run'])} cells not run")
     if record.get("truncated"):
         notes.append("output truncated in " + ", ".join(record["truncated"]))
     missing = [gid for gid, message in record.get("checks", {}).items() if message == "no hidden check"]

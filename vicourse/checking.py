@@ -98,6 +98,9 @@ def _unwrap(name: str, reply: dict):
         raise StudentCodeError(f"`{name}` is not defined: run the cell that defines it")
     if error == "Timeout":
         raise StudentCodeError(f"`{name}` did not return within the time limit")
+    if error in ("NoReply", "BadReply"):
+        raise StudentCodeError(f"calling `{name}` gave no single valid reply: something in the notebook "
+                               "replaced or added to the grader's output")
     raise StudentCodeError(f"`{name}` raised {error} on the grader's inputs")
 
 

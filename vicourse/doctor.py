@@ -31,6 +31,7 @@ def _connect(port):
 def _write(path):
     with open(path, "w") as handle:
         handle.write("x")
+    os.remove(path)
 def _allocate():
     bytearray(int({memory_mb} * 1.25) << 20)
 facts = {{
@@ -44,8 +45,9 @@ facts = {{
 '''
 
 
-def run_doctor(course: Path | None = None) -> bool:
-    found = isolation()
+def run_doctor(course: Path | None = None, config=None) -> bool:
+    """Print the isolation and the probes' results; True if every probe was stopped."""
+    found = isolation(config)
     print(f"isolation: {found.summary}")
     course = course or Path.cwd()
     with socket.socket() as listener, tempfile.TemporaryDirectory() as folder:
@@ -54,8 +56,9 @@ def run_doctor(course: Path | None = None) -> bool:
         secret = Path(folder) / "secret.txt"
         secret.write_text("only the grader may read this")
         code = PROBE.format(config=str(course / "nbgrader_config.py"), secret=str(secret),
-                            port=listener.getsockname()[1], memory_mb=Sandbox().memory_mb)
-        with live_student(new_notebook(cells=[new_code_cell(code)]), folder, timeout=60) as student:
+                            port=listener.getsockname()[1], memory_mb=Sandbox(config=config).memory_mb)
+        nb = new_notebook(cells=[new_code_cell(code)])
+        with live_student(nb, folder, timeout=60, config=config) as student:
             facts = student.value("facts")
     good = True
     for what, happened in facts.items():

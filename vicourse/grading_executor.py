@@ -27,7 +27,7 @@ import time
 import types
 from pathlib import Path
 
-from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbclient.exceptions import CellTimeoutError
 from nbclient.util import run_sync
 from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
@@ -86,6 +86,8 @@ class ExecuteWithChecks(Execute):
     replay_timeout = Float(120.0, help="Seconds allowed to replay cells after a kernel restart").tag(config=True)
     notebook_timeout = Float(900.0, help="Seconds the whole notebook may run; later cells are not run").tag(
         config=True)
+    max_restarts = Int(3, help="Kernel restarts allowed per notebook; after that, later cells are not run").tag(
+        config=True)
     max_cell_output_bytes = Int(2_000_000, help="Output kept per cell; the rest is dropped with a note").tag(
         config=True)
     max_notebook_output_bytes = Int(20_000_000, help="Output kept per notebook; the rest is dropped with a note"
@@ -116,20 +118,29 @@ class ExecuteWithChecks(Execute):
                         "truncated": [], "checks": {}, "finished": False}
         self._output_bytes = {"notebook": 0}
         self._started = time.monotonic()
+        self._restarts = 0
         notebook = (resources or {}).get("nbgrader", {}).get("notebook")
         self._checks = load_checks(self.graders_dir, notebook) if self.run_checks and notebook else {}
 
     def preprocess_cell(self, cell, resources, index):
         self._record["cells"] = len(self.nb.cells)
-        if cell.cell_type == "code" and time.monotonic() - self._started > self.notebook_timeout:
-            cell.outputs = [error_output("NotebookTimeLimit",
-                                         f"not run: the notebook used up its {self.notebook_timeout:.0f} s")]
+        stop = self._why_stop()
+        if cell.cell_type == "code" and stop:
+            cell.outputs = [error_output("NotebookLimit", f"not run: {stop}")]
             self._record["not_run"].append(self._where(cell, index))
         else:
             self._execute_cell(cell, resources, index)
         if index == len(self.nb.cells) - 1 and self.run_checks:
             self.grade_test_cells(resources)
         return cell, resources
+
+    def _why_stop(self) -> str | None:
+        """Why no further cell runs: the notebook's time is up, or its kernel kept breaking."""
+        if time.monotonic() - self._started > self.notebook_timeout:
+            return f"the notebook used up its {self.notebook_timeout:.0f} s"
+        if self._restarts >= self.max_restarts:
+            return f"its kernel was restarted {self._restarts} times (the limit)"
+        return None
 
     def _execute_cell(self, cell, resources, index) -> None:
         try:
@@ -138,16 +149,19 @@ class ExecuteWithChecks(Execute):
                 self._record["cells_run"] += 1
                 if not any(o.output_type == "error" for o in cell.outputs):
                     self._replay.append(cell.source)
-        except (CellTimeoutError, DeadKernelError) as exc:
-            died = isinstance(exc, DeadKernelError)
+        except Exception as exc:  # noqa: BLE001 - whatever the kernel did, it costs this cell only
+            # A hang, a death, or a broken message (a kernel at its process limit can send
+            # half a message): the cell scores nothing, and a fresh kernel carries on.
+            timed_out = isinstance(exc, CellTimeoutError)
             reason = (
-                "The kernel died while running this cell; it was restarted and the earlier cells re-run."
-                if died
-                else "This cell did not finish within the time limit and ignored the interrupt;"
+                "This cell did not finish within the time limit and ignored the interrupt;"
                 " the kernel was restarted and the earlier cells re-run."
+                if timed_out
+                else "The kernel died or broke the messaging protocol while running this cell;"
+                " it was restarted and the earlier cells re-run."
             )
-            log.warning("cell %d: %s", index, reason)
-            cell.outputs.append(error_output("DeadKernelError" if died else "CellTimeoutError", reason))
+            log.warning("cell %d: %s (%s: %s)", index, reason, type(exc).__name__, str(exc)[:200])
+            cell.outputs.append(error_output("CellTimeoutError" if timed_out else "DeadKernelError", reason))
             self.restart_and_replay()
         # nbgrader records a timeout as an error output itself; count both ways in one place
         names = {o.get("ename") for o in cell.get("outputs", []) if o.get("output_type") == "error"}
@@ -209,6 +223,7 @@ class ExecuteWithChecks(Execute):
 
     def restart_and_replay(self) -> None:
         """Fresh kernel, then the cells that had run cleanly, silently and in order."""
+        self._restarts += 1
         run_sync(ensure_async_call(self.km.restart_kernel))(now=True)
         run_sync(ensure_async_call(self.kc.wait_for_ready))(timeout=60)
         transport = KernelTransport(self.kc, self.km, timeout=self.replay_timeout)
@@ -258,9 +273,11 @@ def run_check(check, student: Student) -> str | None:
 
 
 @contextlib.contextmanager
-def live_student(nb: NotebookNode, workdir: str, timeout: int = 60, graders_dir: str = ""):
-    """Execute a notebook in a fresh kernel and yield a Student bound to it."""
-    executor = ExecuteWithChecks(timeout=timeout, graders_dir=graders_dir)
+def live_student(nb: NotebookNode, workdir: str, timeout: int = 60, graders_dir: str = "", config=None):
+    """Execute a notebook in a fresh sandboxed kernel and yield a Student bound to it.
+
+    The kernel's working folder starts as a copy of the files in `workdir`."""
+    executor = ExecuteWithChecks(timeout=timeout, graders_dir=graders_dir, config=config)
     executor.run_checks = False
     from nbclient import NotebookClient
 

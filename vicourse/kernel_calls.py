@@ -35,6 +35,9 @@ log = logging.getLogger("vicourse.kernel")
 _KERNEL_SIDE = (Path(__file__).with_name("kernel_side.py")).read_text()
 # stdout kept per request; a correct reply is a few kilobytes
 MAX_REPLY_BYTES = 8_000_000
+# after this many calls in a row that hang, the kernel is given up on: each costs a timeout
+# and a restart, and a kernel that keeps breaking itself must not hold the grader for long
+GIVE_UP_AFTER = 3
 
 
 class KernelUnresponsive(RuntimeError):
@@ -50,8 +53,17 @@ class KernelTransport:
         self.timeout = timeout
         # called after a hang or death; should restart the kernel and restore its state
         self.on_unresponsive = on_unresponsive
+        self.hangs_in_a_row = 0
 
     def __call__(self, request: dict) -> dict:
+        if self.hangs_in_a_row >= GIVE_UP_AFTER:
+            return {"ok": False, "error": "Timeout", "detail": "the kernel stopped responding; not called again"}
+        reply = self._call(request)
+        hung = reply.get("error") == "Timeout"
+        self.hangs_in_a_row = self.hangs_in_a_row + 1 if hung else 0
+        return reply
+
+    def _call(self, request: dict) -> dict:
         marker = "@@vicourse-" + secrets.token_hex(8) + "@@"
         code = (
             "def __vicourse_request():\n"

@@ -1,0 +1,89 @@
+"""What the sandbox costs per submission, sandboxed against unsandboxed, in one run.
+
+    .venv/bin/python benchmarks/sandbox_overhead.py [assignment] [copies] [kernels]
+
+1. Kernel life cycle, alternating sandboxed and unsandboxed, `kernels` times each:
+   start a kernel, run the notebook's imports and one call, shut it down. This is
+   where the sandbox's cost lives (bwrap set-up, the copied files, the uid slot).
+2. The same `copies` correct submissions autograded end to end by the batch with one
+   worker, once sandboxed and once not, with nbgrader's own work included.
+Prints seconds per submission for each and the overhead, sandboxed minus unsandboxed.
+"""
+
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_notebook
+
+from vicourse import batch, examples, release
+from vicourse.course import copy_course, read_notebook, source_notebook
+from vicourse.grading_executor import live_student
+from vicourse.sandbox import isolation
+
+ROOT = Path(__file__).resolve().parents[1]
+UNSANDBOXED = "c.Sandbox.enabled = False\n"
+
+
+def kernel_once(sandboxed: bool, folder: str) -> float:
+    from traitlets.config import Config
+
+    config = Config()
+    config.Sandbox.enabled = sandboxed
+    nb = new_notebook(cells=[new_code_cell("import numpy as np, scipy.stats\ndef f(x):\n    return 2 * x\n")])
+    started = time.perf_counter()
+    with live_student(nb, folder, timeout=60, config=config) as student:
+        assert student.f(2) == 4
+    return time.perf_counter() - started
+
+
+def grade_batch(root: Path, assignment: str) -> float:
+    started = time.perf_counter()
+    outcomes = batch.grade_all(root, assignment, workers=1)
+    assert all(o.status == "graded" for o in outcomes), [o.notes for o in outcomes]
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    assignment = sys.argv[1] if len(sys.argv) > 1 else "01_entropy_kl"
+    copies = int(sys.argv[2]) if len(sys.argv) > 2 else 4
+    kernels = int(sys.argv[3]) if len(sys.argv) > 3 else 8
+    found = isolation()
+    print(f"isolation: {found.summary}")
+    if not found.sandboxed:
+        print("no sandbox on this machine: nothing to compare")
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        kernel_once(True, folder)  # warm the file cache for both
+        runs = {True: [], False: []}
+        for _ in range(kernels):
+            for sandboxed in (True, False):
+                runs[sandboxed].append(kernel_once(sandboxed, folder))
+    on, off = statistics.median(runs[True]), statistics.median(runs[False])
+    print(f"kernel life cycle, median of {kernels}: sandboxed {on:.3f} s, unsandboxed {off:.3f} s, "
+          f"overhead {on - off:+.3f} s per kernel")
+
+    timings = {}
+    for label, config_extra in (("sandboxed", ""), ("unsandboxed", UNSANDBOXED)):
+        with tempfile.TemporaryDirectory() as tmp:
+            root = copy_course(ROOT, Path(tmp))
+            config = root / "nbgrader_config.py"
+            config.write_text(config.read_text() + config_extra)
+            release.generate_releases(root, [assignment])
+            full = examples.filled(read_notebook(root / "release" / assignment / f"{assignment}.ipynb"),
+                                   read_notebook(source_notebook(root, assignment)))
+            for i in range(copies):
+                target = root / "submitted" / f"s{i:03d}" / assignment
+                target.mkdir(parents=True)
+                nbformat.write(full, str(target / f"{assignment}.ipynb"))
+            timings[label] = grade_batch(root, assignment) / copies
+    print(f"autograde of {copies} submissions of {assignment}, 1 worker: sandboxed {timings['sandboxed']:.2f} s, "
+          f"unsandboxed {timings['unsandboxed']:.2f} s per submission, "
+          f"overhead {timings['sandboxed'] - timings['unsandboxed']:+.2f} s per submission")
+
+
+if __name__ == "__main__":
+    main()

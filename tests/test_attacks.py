@@ -1,0 +1,214 @@
+"""Hostile submissions of 01, one per attack class (tests/attacks.py), each on an
+otherwise blank notebook, graded in ONE batch with correct, blank and all-wrong
+submissions. Every attack must earn nothing, change nothing it should not,
+leave no process behind and reach no listener; classmates keep their marks;
+every submission gets exactly one outcome, with the reason.
+
+CI must sandbox (the wheel ships bwrap); elsewhere the suite is skipped only
+with a message naming what is missing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import socket
+import threading
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell
+
+from attacks import attack_cells
+from conftest import ROOT, grader_module
+from vicourse import batch, examples, release, report
+from vicourse.calibration import defined_names
+from vicourse.course import copy_course, nbgrader, read_notebook, source_notebook
+from vicourse.sandbox import UID_BASE, UID_SLOTS, isolation
+
+NAME = "01_entropy_kl"
+ISOLATION = isolation()
+if not ISOLATION.sandboxed and not os.environ.get("CI"):
+    pytest.skip(f"no sandbox on this machine: {ISOLATION.summary}", allow_module_level=True)
+
+CORRECT = ("z-correct-1", "z-correct-2")
+BASELINE = ("b-blank", "w-all-wrong")
+
+
+def all_wrong(release_nb, source_nb):
+    """Every code answer replaced by definitions of the same names that return a wrong number."""
+    solutions = {c.metadata.nbgrader["grade_id"]: c.source for c in source_nb.cells
+                 if c.metadata.get("nbgrader", {}).get("solution")}
+    wrong = {}
+    for grade_id, source in solutions.items():
+        if any(c.metadata.get("nbgrader", {}).get("grade_id") == grade_id and c.cell_type == "code"
+               for c in release_nb.cells):
+            wrong[grade_id] = "".join(f"{name} = lambda *args, **kwargs: 0.123\n" for name in defined_names(source))
+    return examples.filled(release_nb, source_nb, replace=wrong)
+
+
+def with_attack(release_nb, code: str):
+    """The blank release with the attack as an extra cell after the set-up cell."""
+    nb = nbformat.from_dict(json.loads(nbformat.writes(release_nb)))
+    nb.cells.insert(1, new_code_cell(code))
+    return nb
+
+
+def fingerprints(root: Path, *parts: str) -> dict[str, str]:
+    found = {}
+    for part in parts:
+        base = root / part
+        for path in sorted([base] if base.is_file() else base.rglob("*")):
+            if path.is_file():
+                found[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return found
+
+
+def marked_processes(marker: str) -> list[str]:
+    """Processes whose command line carries the marker, or that run as a sandbox uid."""
+    left = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            uid = int(Path(f"/proc/{pid}/status").read_text().split("\nUid:")[1].split()[0])
+        except (OSError, IndexError, ValueError):
+            continue
+        if marker in cmdline or UID_BASE <= uid < UID_BASE + UID_SLOTS:
+            left.append(f"{pid} (uid {uid}): {cmdline[:120]}")
+    return left
+
+
+class Listener:
+    """A TCP port on loopback that counts who connects."""
+
+    def __init__(self):
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", 0))
+        self.socket.listen()
+        self.socket.settimeout(0.2)
+        self.port = self.socket.getsockname()[1]
+        self.connections = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        while not self.stop.is_set():
+            try:
+                connection, _ = self.socket.accept()
+                self.connections += 1
+                connection.close()
+            except OSError:
+                pass
+
+    def close(self):
+        self.stop.set()
+        self.thread.join()
+        self.socket.close()
+
+
+@pytest.fixture(scope="module")
+def battle(tmp_path_factory):
+    root = copy_course(ROOT, tmp_path_factory.mktemp("attacked"), parts=("source", "grader_tests"))
+    release.generate_releases(root, [NAME])
+    release_nb = read_notebook(root / "release" / NAME / f"{NAME}.ipynb")
+    source_nb = read_notebook(source_notebook(root, NAME))
+    marker = "vicourse-attack-" + secrets.token_hex(6)
+    listener = Listener()
+    _, checks = grader_module(NAME)
+    cells = attack_cells(course=str(root), library=str(ROOT / "vicourse"), gradebook=str(root / "gradebook.db"),
+                         port=listener.port, marker=marker, checks=sorted(checks))
+    submissions = {name: with_attack(release_nb, code) for name, code in cells.items()}
+    submissions.update({"b-blank": release_nb, "w-all-wrong": all_wrong(release_nb, source_nb)})
+    submissions.update({name: examples.filled(release_nb, source_nb) for name in CORRECT})
+    for name, nb in submissions.items():
+        folder = root / "submitted" / name / NAME
+        folder.mkdir(parents=True)
+        nbformat.write(nb, folder / f"{NAME}.ipynb")
+    protected = ("grader_tests", "source", "release", "submitted", "nbgrader_config.py")
+    before = fingerprints(root, *protected) | fingerprints(ROOT, "vicourse")
+    startup = Path.home() / ".ipython" / "profile_default" / "startup"
+    try:
+        outcomes = batch.grade_all(root, NAME, workers=2, timeout=600,
+                                   extra=["--Execute.timeout=15", "--ExecuteWithChecks.check_timeout=10"])
+        left_behind = marked_processes(marker)
+    finally:
+        listener.close()
+    after = fingerprints(root, *protected) | fingerprints(ROOT, "vicourse")
+    planted = sorted(startup.glob(f"*{marker}*"))
+    for path in planted:  # should the sandbox ever fail, leave no trap for later kernels
+        path.unlink()
+    columns, scores, max_points, manual = report.question_scores(root, NAME)
+    auto = [c for c in columns if c not in manual]
+    return {
+        "root": root, "outcomes": outcomes, "left_behind": left_behind, "connections": listener.connections,
+        "changed": sorted(p for p in before if before[p] != after.get(p)),
+        "points": {s: sum(scores.get(s, {}).get(c) or 0 for c in auto) for s in submissions},
+        "full": sum(max_points[c] for c in auto), "names": sorted(submissions),
+        "csv": report.write_report(root, NAME), "startup_files": planted,
+    }
+
+
+def test_grading_was_sandboxed(battle):
+    assert ISOLATION.sandboxed, ISOLATION.summary
+    assert {o.isolation for o in battle["outcomes"]} == {ISOLATION.summary}
+
+
+@pytest.mark.parametrize("attack", sorted(attack_cells(course="", library="", gradebook="", port=0, marker="",
+                                                       checks=[])))
+def test_every_attack_earns_nothing(battle, attack):
+    assert battle["points"][attack] == 0
+
+
+def test_correct_submissions_keep_full_marks_and_baselines_earn_nothing(battle):
+    assert battle["full"] > 0
+    assert [battle["points"][name] for name in CORRECT] == [battle["full"]] * len(CORRECT)
+    assert [battle["points"][name] for name in BASELINE] == [0, 0]
+
+
+def test_no_protected_file_changed(battle):
+    assert battle["changed"] == []
+    assert battle["startup_files"] == [], "a kernel wrote IPython start-up files into the grader's home"
+
+
+def test_no_process_outlives_grading(battle):
+    assert battle["left_behind"] == []
+
+
+def test_no_connection_reached_the_listener(battle):
+    assert battle["connections"] == 0
+
+
+def test_one_outcome_per_submission_with_the_reason(battle):
+    outcomes = {o.student: o for o in battle["outcomes"]}
+    assert sorted(outcomes) == battle["names"]
+    saved = json.loads((battle["root"] / "reports" / NAME / "outcomes.json").read_text())
+    assert sorted(o["student"] for o in saved) == battle["names"]
+    for outcome in outcomes.values():
+        assert outcome.status == "graded" or outcome.notes, outcome
+    rows = battle["csv"].read_text().splitlines()[2:]
+    assert sorted(row.split(",")[0] for row in rows) == battle["names"]
+    assert "GRADEBOOK DISAGREES" not in battle["csv"].read_text()
+
+
+def test_flooded_output_is_truncated_with_a_note(battle):
+    root = battle["root"]
+    graded = root / "autograded" / "a10-output-flood" / NAME / f"{NAME}.ipynb"
+    assert graded.stat().st_size < 25_000_000
+    assert "output truncated" in " ".join(next(o for o in battle["outcomes"] if o.student == "a10-output-flood").notes)
+
+
+def test_feedback_never_shows_the_graders_or_the_solution(battle):
+    root = battle["root"]
+    result = nbgrader(root, "generate_feedback", NAME, "--force")
+    assert result.returncode == 0, result.stderr[-2000:]
+    grader_text = (root / "grader_tests" / f"test_{NAME}.py").read_text()
+    secret_lines = [line.strip() for line in grader_text.splitlines() if len(line.strip()) > 40][:20]
+    assert secret_lines
+    for name in ("a3-read-secrets", "a4-forged-replies", "a10-output-flood"):
+        html = (root / "feedback" / name / NAME / f"{NAME}.html").read_text()
+        assert len(html) < 30_000_000
+        assert not [line for line in secret_lines if line in html], name
