@@ -2,6 +2,8 @@
 hidden tests; solutions executed, student-safe, with their figures; feedback
 without hidden tests; examples in sync with the release."""
 
+import re
+
 import pytest
 
 from conftest import ASSIGNMENTS, ROOT
@@ -25,6 +27,13 @@ def test_committed_release_matches_a_fresh_one(course, assignment):
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_release_leaks_nothing(assignment):
     assert release_problems(ROOT, assignment) == []
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_release_runs_with_public_packages_alone(assignment):
+    """A student's folder holds no course library, and the grading sandbox hides it too."""
+    sources = [c.source for c in read_notebook(ROOT / "release" / assignment / f"{assignment}.ipynb").cells]
+    assert not [s for s in sources if re.search(r"^\s*(from|import)\s+vicourse\b", s, re.M)]
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
