@@ -17,9 +17,9 @@ import nbformat
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 from vicourse import batch, examples, release, report  # noqa: E402
-from vicourse.calibration import VariantGrader  # noqa: E402
+from vicourse.calibration import grade_variants  # noqa: E402
 from vicourse.course import copy_course, read_notebook, source_notebook  # noqa: E402
-from vicourse.grading_executor import load_checks  # noqa: E402
+from vicourse.grading_executor import load_grader_module  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,13 +27,12 @@ ROOT = Path(__file__).resolve().parents[1]
 def main() -> None:
     assignment = sys.argv[1] if len(sys.argv) > 1 else "01_entropy_kl"
     count = int(sys.argv[2]) if len(sys.argv) > 2 else 6
-    checks = load_checks(ROOT / "grader_tests", assignment)
-    module = sys.modules[f"vicourse_graders_{assignment}"]
+    module = load_grader_module(ROOT / "grader_tests", assignment)
     variants = module.WRONG_ANSWERS[:: max(1, len(module.WRONG_ANSWERS) // count)][:count]
 
     started = time.perf_counter()
-    grader = VariantGrader(read_notebook(source_notebook(ROOT, assignment)), checks, str(ROOT / "source" / assignment))
-    fast = {v.name: set(grader.grade(v.replace)) for v in variants}
+    lost = grade_variants(source_notebook(ROOT, assignment), ROOT / "grader_tests", [v.replace for v in variants])
+    fast = {v.name: set(one) for v, one in zip(variants, lost)}
     fast_seconds = time.perf_counter() - started
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -57,7 +56,7 @@ def main() -> None:
 
     n = len(variants)
     print(f"{assignment}: {n} known-wrong variants, one process each way")
-    print(f"  in-process re-run : {fast_seconds:6.1f} s ({fast_seconds / n:.2f} s per variant, setup included)")
+    print(f"  sandboxed re-run  : {fast_seconds:6.1f} s ({fast_seconds / n:.2f} s per variant, setup included)")
     print(f"  stock autograde   : {stock_seconds:6.1f} s ({stock_seconds / n:.2f} s per variant)")
     print(f"  same cells lost by both routes: {fast == stock}")
     print(f"  speed-up: {stock_seconds / fast_seconds:.1f}x")

@@ -6,9 +6,10 @@
   known-wrong answers and correct alternatives from its grader module, and the
   sample submissions in examples/, autograded by stock nbgrader in ONE parallel
   batch; returns scores and outcomes per submission.
-* `calibrated(assignment)`: the notebook executed once in-process
-  (vicourse.calibration), grading every variant of its grader module in about
-  a second each instead of a fresh autograde run each.
+* `calibrated(assignment)`: every variant of its grader module, graded by
+  vicourse.calibration in one sandboxed process that runs the notebook once
+  (about a second a variant instead of a fresh autograde run each); a dict
+  {variant name: {lost grade id: message}}.
 * `solution(assignment)`: a live kernel that ran the source notebook, as a
   Student, for cross-checking stated numbers; `solution.seconds` records how
   long each notebook took to run.
@@ -28,9 +29,9 @@ import nbformat
 import pytest
 
 from vicourse import batch, examples, release, report
-from vicourse.calibration import VariantGrader
+from vicourse.calibration import grade_variants
 from vicourse.course import assignments, copy_course, read_notebook, source_notebook
-from vicourse.grading_executor import live_student, load_checks
+from vicourse.grading_executor import live_student, load_grader_module
 from vicourse.solutions import MARKER_LINE, HIDDEN_BLOCK
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,10 +52,9 @@ def stock_sample(variants: list, kind: str) -> list[int]:
 
 
 def grader_module(assignment: str):
-    checks = load_checks(ROOT / "grader_tests", assignment)
-    import sys
-
-    return sys.modules.get(f"vicourse_graders_{assignment}"), checks
+    """(the sealed grader module, its checks {grade id: function})."""
+    module = load_grader_module(ROOT / "grader_tests", assignment)
+    return module, {n: f for n, f in vars(module).items() if n.startswith("test_") and callable(f)}
 
 
 @pytest.fixture(scope="session")
@@ -116,14 +116,16 @@ def graded(course):
 
 @pytest.fixture(scope="session")
 def calibrated():
-    graders: dict[str, VariantGrader] = {}
+    results: dict[str, dict[str, dict]] = {}
 
-    def get(assignment: str) -> VariantGrader:
-        if assignment not in graders:
-            _, checks = grader_module(assignment)
-            nb = read_notebook(source_notebook(ROOT, assignment))
-            graders[assignment] = VariantGrader(nb, checks, workdir=str(ROOT / "source" / assignment))
-        return graders[assignment]
+    def get(assignment: str) -> dict[str, dict]:
+        if assignment not in results:
+            module, _ = grader_module(assignment)
+            variants = [v for kind in VARIANT_KINDS for v in getattr(module, kind, [])]
+            lost = grade_variants(source_notebook(ROOT, assignment), ROOT / "grader_tests",
+                                  [v.replace for v in variants])
+            results[assignment] = {v.name: one for v, one in zip(variants, lost)}
+        return results[assignment]
 
     return get
 

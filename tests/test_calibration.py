@@ -1,20 +1,31 @@
 """The fast variant grader (vicourse.calibration) on the toy course: it must grade a variant
-as a fresh run would, and leave the solution as it found it."""
+as a fresh run would, and leave the solution as it found it. All variants below are graded,
+in this order, by one sandboxed calibration process."""
 
 import pytest
 
 from conftest import ROOT
-from vicourse.calibration import VariantGrader, defined_names
-from vicourse.course import read_notebook
-from vicourse.grading_executor import load_checks
+from vicourse.calibration import defined_names, grade_variants
 
 TOY = ROOT / "tests" / "fixtures" / "toy_course"
+VARIANTS = {
+    "solution": {},
+    "wrong half": {"half": "def half(x):\n    return x / 3\n"},
+    "raising double": {"double": "raise NotImplementedError()\ndef double(x):\n    return 2 * x\n"},
+    # passes the hidden check (arrays) but not the visible `double(1) == 2`
+    "visible asserts only": {"double": "def double(x):\n    return 2 * x if hasattr(x, 'shape') else 0\n"},
+    "both wrong": {"double": "def double(x):\n    return x\n", "half": "half = None\n"},
+    "solution again": {},
+    "reads the course": {"double": f"open({str(ROOT / 'nbgrader_config.py')!r}).read()\n"
+                                   "def double(x):\n    return 2 * x\n"},
+}
 
 
 @pytest.fixture(scope="module")
-def toy_grader():
-    nb = read_notebook(TOY / "source" / "00_toy" / "00_toy.ipynb")
-    return VariantGrader(nb, load_checks(TOY / "grader_tests", "00_toy"), workdir=str(TOY))
+def lost():
+    results = grade_variants(TOY / "source" / "00_toy" / "00_toy.ipynb", TOY / "grader_tests",
+                             list(VARIANTS.values()))
+    return dict(zip(VARIANTS, results))
 
 
 def test_defined_names_covers_module_level_bindings():
@@ -29,27 +40,31 @@ def test_defined_names_covers_module_level_bindings():
     assert defined_names("def broken(:") == []
 
 
-def test_solution_loses_nothing(toy_grader):
-    assert toy_grader.grade({}) == {}
+def test_solution_loses_nothing(lost):
+    assert lost["solution"] == {}
 
 
-def test_wrong_answer_loses_its_cell_only(toy_grader):
-    lost = toy_grader.grade({"half": "def half(x):\n    return x / 3\n"})
-    assert set(lost) == {"test_half"}
+def test_wrong_answer_loses_its_cell_only(lost):
+    assert set(lost["wrong half"]) == {"test_half"}
 
 
-def test_a_raising_answer_leaves_its_function_undefined(toy_grader):
-    lost = toy_grader.grade({"double": "raise NotImplementedError()\ndef double(x):\n    return 2 * x\n"})
-    assert set(lost) == {"test_double"}
-    assert "not defined" in lost["test_double"]
+def test_a_raising_answer_leaves_its_function_undefined(lost):
+    assert set(lost["raising double"]) == {"test_double"}
+    assert "not defined" in lost["raising double"]["test_double"]
 
 
-def test_visible_asserts_count_like_hidden_checks(toy_grader):
-    # passes the hidden check (arrays) but not the visible `double(1) == 2`
-    lost = toy_grader.grade({"double": "def double(x):\n    return 2 * x if hasattr(x, 'shape') else 0\n"})
-    assert lost == {"test_double": "the test cell's own asserts raised"}
+def test_visible_asserts_count_like_hidden_checks(lost):
+    assert lost["visible asserts only"] == {"test_double": "the test cell's own asserts raised"}
 
 
-def test_the_solution_is_restored_after_each_variant(toy_grader):
-    toy_grader.grade({"double": "def double(x):\n    return x\n", "half": "half = None\n"})
-    assert toy_grader.grade({}) == {}
+def test_the_solution_is_restored_after_each_variant(lost):
+    assert set(lost["both wrong"]) == {"test_double", "test_half"}
+    assert lost["solution again"] == {}
+
+
+def test_calibration_runs_in_the_sandbox(lost):
+    """A variant is code as a student writes it: it must not see the course."""
+    from vicourse.sandbox import isolation
+
+    if isolation().sandboxed:
+        assert set(lost["reads the course"]) == {"test_double"}

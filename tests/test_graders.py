@@ -48,13 +48,13 @@ def test_blank_release_earns_nothing(graded, assignment):
 
 @pytest.mark.parametrize("assignment, index, variant", variants("WRONG_ANSWERS"))
 def test_known_wrong_answer_loses_exactly_its_points(calibrated, assignment, index, variant):
-    lost = calibrated(assignment).grade(variant.replace)
+    lost = calibrated(assignment)[variant.name]
     assert set(lost) == set(variant.loses), lost
 
 
 @pytest.mark.parametrize("assignment, index, variant", variants("CORRECT_ALTERNATIVES"))
 def test_correct_alternative_keeps_every_point(calibrated, assignment, index, variant):
-    assert calibrated(assignment).grade(variant.replace) == {}
+    assert calibrated(assignment)[variant.name] == {}
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)

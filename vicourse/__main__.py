@@ -38,23 +38,21 @@ def grade(root, assignment: str, workers: int, timeout: float, cell_timeout: int
 
 def calibrate(root, assignment: str) -> bool:
     """Print what each calibration variant loses; False if any differs from its grader module."""
-    from .calibration import VariantGrader
-    from .course import read_notebook, source_notebook
-    from .grading_executor import load_checks
+    from .calibration import grade_variants
+    from .course import source_notebook
+    from .grading_executor import load_grader_module
 
-    os.environ.setdefault("MPLBACKEND", "Agg")  # the notebook runs in this process
-    checks = load_checks(root / "grader_tests", assignment)
-    module = sys.modules[f"vicourse_graders_{assignment}"]
-    grader = VariantGrader(read_notebook(source_notebook(root, assignment)), checks, str(root / "source" / assignment))
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    module = load_grader_module(root / "grader_tests", assignment)
+    variants = [v for kind in ("WRONG_ANSWERS", "CORRECT_ALTERNATIVES") for v in getattr(module, kind, [])]
+    results = grade_variants(source_notebook(root, assignment), root / "grader_tests", [v.replace for v in variants])
     good = True
-    for kind in ("WRONG_ANSWERS", "CORRECT_ALTERNATIVES"):
-        for variant in getattr(module, kind, []):
-            lost = grader.grade(variant.replace)
-            ok = set(lost) == set(variant.loses)
-            good &= ok
-            print(f"{'ok ' if ok else 'BAD'} {variant.name}: loses {sorted(lost) or 'nothing'}")
-            for grade_id in sorted(set(lost) ^ set(variant.loses)):
-                print(f"      {grade_id}: {lost.get(grade_id, 'kept its points, but should lose them')}")
+    for variant, lost in zip(variants, results):
+        ok = set(lost) == set(variant.loses)
+        good &= ok
+        print(f"{'ok ' if ok else 'BAD'} {variant.name}: loses {sorted(lost) or 'nothing'}")
+        for grade_id in sorted(set(lost) ^ set(variant.loses)):
+            print(f"      {grade_id}: {lost.get(grade_id, 'kept its points, but should lose them')}")
     return good
 
 
@@ -111,8 +109,6 @@ def main(argv=None) -> None:
     parser.add_argument("--timeout", type=float, default=900, help="seconds allowed per submission")
     parser.add_argument("--cell-timeout", type=int, default=None, help="override the per-cell limit")
     args = parser.parse_args(argv)
-    # nbgrader runs the `alembic` script of this environment when it creates a gradebook
-    os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
     if args.command == "doctor":
         sys.exit(0 if doctor() else 1)
     root = course_root()

@@ -19,6 +19,11 @@ A test cell is lost if its hidden check fails or its own visible asserts raise:
 the rule nbgrader's scoring applies.  The kernel transport has its own tests,
 and tests/test_graders.py autogrades a sample of the variants with stock
 nbgrader to confirm that the two routes agree.
+
+Variants are code as a student would write it (an instructor may well paste in
+a real submission), so `grade_variants` runs the whole calibration in one
+process inside the course sandbox (vicourse/sandbox.py): it sees the notebook,
+the grader module and the library read-only, and writes only its results.
 """
 
 from __future__ import annotations
@@ -26,14 +31,20 @@ from __future__ import annotations
 import ast
 import contextlib
 import io
+import json
 import re
+import sys
+import tempfile
 import warnings
+from pathlib import Path
 
+import nbformat
 from nbformat import NotebookNode
 from nbgrader.utils import is_grade, is_solution
 
 from .checking import local_student
-from .grading_executor import is_test_cell, run_check
+from .grading_executor import is_test_cell, load_checks, run_check
+from .sandbox import run_sandboxed
 from .solutions import HIDDEN_BLOCK
 
 MAGIC_LINE = re.compile(r"^[ \t]*[%!].*$", re.M)
@@ -155,3 +166,43 @@ class VariantGrader:
             if message is not None:
                 lost[grade_id] = message
         return lost
+
+
+# ---------------------------------------------------------------- in the sandbox
+
+INSIDE = "/run/calibration"
+
+
+def grade_variants(notebook: Path, graders_dir: Path, replaces: list[dict[str, str]],
+                   timeout: float = 1800) -> list[dict[str, str]]:
+    """For each `replace`, {test cell grade id: why it scores zero}, graded in the sandbox."""
+    import vicourse
+
+    assignment = notebook.stem
+    library = str(Path(vicourse.__file__).resolve().parent)
+    readonly = {str(notebook.resolve()): f"{INSIDE}/{notebook.name}",
+                str((graders_dir / f"test_{assignment}.py").resolve()): f"{INSIDE}/graders/test_{assignment}.py",
+                library: library}
+    with tempfile.TemporaryDirectory(prefix="vicourse-calibration-") as folder:
+        private = Path(folder)
+        (private / "job.json").write_text(json.dumps({"notebook": f"{INSIDE}/{notebook.name}", "replaces": replaces}))
+        result = run_sandboxed([sys.executable, "-m", "vicourse.calibration", str(private / "job.json")], private,
+                               readonly, timeout, files=str(notebook.parent))
+        answer = private / "results.json"
+        if result.returncode != 0 or not answer.exists():
+            raise RuntimeError(f"calibration of {assignment} failed ({result.returncode}):\n{result.stderr[-3000:]}")
+        return json.loads(answer.read_text())
+
+
+def _run_job(job_path: str) -> None:
+    """Inside the sandbox: run the notebook once, grade every variant, write results.json."""
+    job = json.loads(Path(job_path).read_text())
+    notebook = Path(job["notebook"])
+    nb = nbformat.read(str(notebook), as_version=4)
+    grader = VariantGrader(nb, load_checks(notebook.parent / "graders", notebook.stem), workdir=".")
+    results = [grader.grade(replace) for replace in job["replaces"]]
+    (Path(job_path).parent / "results.json").write_text(json.dumps(results))
+
+
+if __name__ == "__main__":
+    _run_job(sys.argv[1])

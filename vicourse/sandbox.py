@@ -168,13 +168,20 @@ def isolation(config=None) -> Isolation:
 
 
 class SandboxCommand:
-    """Builds the bwrap command line for one kernel."""
+    """Builds the bwrap command line for one sandboxed process (a kernel, or a calibration run).
 
-    def __init__(self, bwrap: str, sandbox: Sandbox, conn_dir: Path, uid: int | None):
-        self.bwrap, self.sandbox, self.conn_dir, self.uid = bwrap, sandbox, conn_dir, uid
+    `private` is the one host folder it may write (bound at the same path): a kernel's
+    sockets and connection file, or a calibration's job and results. `readonly` maps
+    further host paths to where they appear inside."""
+
+    def __init__(self, bwrap: str, sandbox: Sandbox, private: Path, uid: int | None,
+                 readonly: dict[str, str] | None = None):
+        self.bwrap, self.sandbox, self.private, self.uid = bwrap, sandbox, private, uid
+        self.readonly = readonly or {}
         self.gpu_devices = sorted(glob.glob("/dev/nvidia*"))
 
-    def wrap(self, kernel_cmd: list[str], files: str | None, work: str, env: dict | None = None) -> list[str]:
+    def wrap(self, command: list[str], files: str | None, work: str, env: dict | None = None) -> list[str]:
+        """The bwrap command line that runs `command` in `HOME/work`, which starts as a copy of `files`."""
         work_inside = f"{HOME}/{work}"
         args = [self.bwrap, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
                 "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--hostname", "grading"]
@@ -202,16 +209,18 @@ class SandboxCommand:
         made.update(("/proc", "/dev", "/tmp", HOME))
         for device in self.gpu_devices:
             args += ["--dev-bind", device, device]
-        conn = str(self.conn_dir)
-        args += self._parents(conn, made) + ["--bind", conn, conn]
+        private = str(self.private)
+        args += self._parents(private, made) + ["--bind", private, private]
         if files is not None:
             args += self._parents(FILES, made) + ["--ro-bind", files, FILES]
+        for host, inside in self.readonly.items():
+            args += self._parents(inside, made) + ["--ro-bind", host, inside]
         args += ["--chdir", HOME, "--clearenv"]
         for name, value in self.environment(env or os.environ).items():
             args += ["--setenv", name, value]
         spec = {"uid": self.uid, "files": FILES, "work": work_inside,
                 "limits": self.sandbox.rlimits(gpu=bool(self.gpu_devices))}
-        return args + ["--", sys.executable, "-I", "-c", LAUNCHER, json.dumps(spec), "--", *kernel_cmd]
+        return args + ["--", sys.executable, "-I", "-c", LAUNCHER, json.dumps(spec), "--", *command]
 
     @staticmethod
     def _parents(path: str, made: set[str]) -> list[str]:
@@ -343,3 +352,30 @@ class SandboxedKernelManager(AsyncKernelManager):
             return (self._private / "kernel.log").read_bytes()[-limit:].decode(errors="replace")
         except OSError:
             return ""
+
+
+# ---------------------------------------------------------------- any other process
+
+
+def run_sandboxed(command: list[str], private: Path, readonly: dict[str, str], timeout: float,
+                  files: str | None = None, config=None) -> subprocess.CompletedProcess:
+    """Run a command that executes submission-like code (the calibration) in the same sandbox.
+
+    `private` (a fresh folder of the caller's) is the only place it may write."""
+    sandbox, found = Sandbox(config=config), isolation(config)
+    if not found.sandboxed:
+        if sandbox.required:
+            raise RuntimeError(f"no sandbox: {found.summary}")
+        print(f"WARNING: running without a sandbox: {found.summary}", file=sys.stderr)
+        return subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=private)
+    slot = UidSlot() if os.geteuid() == 0 else None
+    try:
+        if slot is not None:
+            for path in (private, *private.rglob("*")):
+                os.chown(path, slot.uid, slot.uid)
+        wrapped = SandboxCommand(bwrap_binary(), sandbox, private, slot.uid if slot else None, readonly).wrap(
+            command, files=files, work="work")
+        return subprocess.run(wrapped, capture_output=True, text=True, timeout=timeout)
+    finally:
+        if slot is not None:
+            slot.release()
