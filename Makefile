@@ -46,9 +46,10 @@ doctor: install        ## what isolation student kernels get on this machine, sh
 	$(PY) -m vicourse doctor
 
 
-benchmark: install     ## batch vs serial autograde; fast calibration vs stock autograde
+benchmark: install     ## batch vs serial autograde; fast calibration vs stock autograde; sandbox overhead
 	$(PY) benchmarks/batch_vs_serial.py
 	$(PY) benchmarks/calibration_vs_autograde.py
+	$(PY) benchmarks/sandbox_overhead.py
 
 clean:
 	rm -rf build autograded/*/ submitted feedback reports gradebook.db

@@ -129,3 +129,21 @@ def test_pytest_mode_runs_the_same_checks(toy, tmp_path):
     shutil.copy(ROOT / "grader_tests" / "conftest.py", root / "grader_tests" / "conftest.py")
     assert "2 passed" in run(root / "source" / "00_toy" / "00_toy.ipynb").stdout
     assert "2 failed" in run(root / "release" / "00_toy" / "00_toy.ipynb").stdout
+
+
+def test_unreadable_submissions_still_appear_in_the_export(toy, tmp_path):
+    root, _, _ = toy
+    result = nbgrader(root, "export", "--to", str(tmp_path / "grades.csv"))
+    assert result.returncode == 0, result.stderr
+    rows = (tmp_path / "grades.csv").read_text()
+    assert "garbled" in rows and "empty" in rows
+
+
+def test_a_course_without_a_gradebook_can_be_graded(tmp_path, monkeypatch):
+    """nbgrader creates a gradebook by running `alembic`, which need not be on PATH."""
+    root = copy_course(TOY, tmp_path / "course", config=ROOT / "nbgrader_config.py")
+    release.generate_releases(root)
+    (root / "gradebook.db").unlink()
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    batch.ensure_release(root, "00_toy")
+    assert (root / "gradebook.db").exists()

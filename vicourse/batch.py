@@ -34,7 +34,7 @@ import nbformat
 
 from nbgrader.utils import determine_grade
 
-from .course import check_config, gradebook_url, kernel_environment, read_notebook
+from .course import check_config, kernel_environment, open_gradebook, read_notebook
 from .grading_executor import CHECK_FAILED, is_test_cell
 from .release import generate_releases
 from .repair import edited_locked_cells, load_submission, repair
@@ -200,10 +200,10 @@ def students(root: Path, assignment: str) -> list[str]:
 
 def ensure_release(root: Path, assignment: str) -> None:
     """The gradebook must know the assignment (generate_assignment records it)."""
-    from nbgrader.api import Gradebook, MissingEntry
+    from nbgrader.api import MissingEntry
 
     try:
-        with Gradebook(gradebook_url(root)) as gradebook:
+        with open_gradebook(root) as gradebook:
             gradebook.find_assignment(assignment)
         return
     except MissingEntry:
@@ -248,6 +248,10 @@ def grade_all(
             outcome.notes.append(f"graded again alone after: {first}")
     for outcome in staged:
         outcome.isolation = outcome.isolation or isolation().summary
+    # a student whose submission could not be graded still has a row in `nbgrader export`
+    with open_gradebook(root) as gradebook:
+        for outcome in staged:
+            gradebook.update_or_create_student(outcome.student)
     save_outcomes(root, assignment, staged)
     return staged
 

@@ -35,6 +35,19 @@ def gradebook_url(root: Path) -> str:
     return "sqlite:///" + str(root / "gradebook.db")
 
 
+def open_gradebook(root: Path):
+    """The course gradebook, opened in this process.
+
+    nbgrader runs the `alembic` script when it creates a gradebook, looking for it on
+    PATH; `make grade` runs .venv/bin/python without .venv/bin on PATH."""
+    from nbgrader.api import Gradebook
+
+    tools = os.path.dirname(sys.executable)
+    if tools not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = tools + os.pathsep + os.environ.get("PATH", "")
+    return Gradebook(gradebook_url(root))
+
+
 def copy_course(root: Path, target: Path, parts=("source", "grader_tests"), config: Path | None = None) -> Path:
     """A scratch copy of a course (the given folders and its config), for tests and benchmarks."""
     for part in parts:

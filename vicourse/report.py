@@ -6,16 +6,14 @@ import csv
 import json
 from pathlib import Path
 
-from nbgrader.api import Gradebook
-
-from .course import gradebook_url
+from .course import open_gradebook
 
 
 def question_scores(root: Path, assignment: str):
     """(grade ids in notebook order, {student: {grade id: score}}, {grade id: max points},
     set of manually graded ids).  A score of None means "waiting for manual grading"."""
     scores: dict[str, dict[str, float | None]] = {}
-    with Gradebook(gradebook_url(root)) as gradebook:
+    with open_gradebook(root) as gradebook:
         record = gradebook.find_assignment(assignment)
         columns, max_points, manual = [], {}, set()
         for notebook in record.notebooks:
