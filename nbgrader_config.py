@@ -33,6 +33,8 @@ c.ExecuteWithChecks.check_timeout = 30.0
 # The grading record of each notebook (did it run to its end, did every check run),
 # written by the grading process where no kernel can reach it.
 c.ExecuteWithChecks.results_dir = os.path.join(here, "build", "results")
+# A kernel's working folder starts as a copy of release/<assignment>: what students were given.
+c.ExecuteWithChecks.release_dir = os.path.join(here, "release")
 
 # Every kernel that runs student code starts in a sandbox (vicourse/sandbox.py):
 # no view of the course folder, no network, its processes die with it, and limits.
@@ -63,6 +65,10 @@ c.OverwriteCells.add_missing_cells = True
 # raised while testing a correct answer must not cost points.
 c.IgnorePattern.enabled = True
 c.IgnorePattern.pattern = r"\w+Warning: "
+
+# A student's markdown and outputs are rendered for TAs (formgrader) and students
+# (feedback): strip scripts and event handlers, which would run in the viewer's browser.
+c.HTMLExporter.sanitize_html = True
 
 # Feedback shows the student's work and the check messages, never the hidden tests.
 c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]

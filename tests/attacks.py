@@ -58,7 +58,8 @@ subprocess.Popen([sys.executable, "-c", daemon], start_new_session=True,
 
 READ_SECRETS = r'''
 import glob, json, os
-for path in glob.glob(os.path.join({course!r}, "grader_tests", "*.py")):
+# the submission folder also holds symbolic links to the graders (see test_attacks.py)
+for path in glob.glob(os.path.join({course!r}, "grader_tests", "*.py")) + glob.glob("*"):
     try:
         print(open(path).read())
     except OSError:
@@ -238,6 +239,15 @@ subprocess.Popen([sys.executable, "-c", later], start_new_session=True,
                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 '''
 
+# Scripts for the browser of whoever views the graded notebook: the TA in formgrader.
+HTML_INJECTION = r'''
+from IPython.display import HTML, Javascript, SVG, display
+display(HTML("<script>alert('{marker}')</script><b onmouseover=alert('{marker}')>hi</b>"))
+display(Javascript("alert('{marker}')"))
+display(SVG('<svg xmlns="http://www.w3.org/2000/svg"><script>alert("{marker}")</script></svg>'))
+'''
+MARKDOWN_INJECTION = "<script>alert('{marker}')</script><img src=x onerror=\"alert('{marker}')\">"
+
 ATTACKS = {
     "a1-grader-rewrite": GRADER_REWRITE,
     "a2-gradebook-rewrite": GRADEBOOK_REWRITE,
@@ -249,6 +259,7 @@ ATTACKS = {
     "a8-resources": RESOURCES,
     "a9-kill-the-grader": KILL_THE_GRADER,
     "a10-output-flood": OUTPUT_FLOOD,
+    "a11-html-injection": HTML_INJECTION,
 }
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import secrets
 import socket
 import threading
@@ -22,7 +23,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell
 
-from attacks import attack_cells
+from attacks import MARKDOWN_INJECTION, attack_cells
 from conftest import ROOT, grader_module
 from vicourse import batch, examples, release, report
 from vicourse.calibration import defined_names
@@ -50,10 +51,14 @@ def all_wrong(release_nb, source_nb):
     return examples.filled(release_nb, source_nb, replace=wrong)
 
 
-def with_attack(release_nb, code: str):
-    """The blank release with the attack as an extra cell after the set-up cell."""
+def with_attack(release_nb, code: str, markdown: str = ""):
+    """The blank release with the attack as an extra cell near the top, and `markdown`
+    as the answer to every written question."""
     nb = nbformat.from_dict(json.loads(nbformat.writes(release_nb)))
     nb.cells.insert(1, new_code_cell(code))
+    for cell in nb.cells:
+        if markdown and cell.cell_type == "markdown" and cell.metadata.get("nbgrader", {}).get("solution"):
+            cell.source = markdown
     return nb
 
 
@@ -62,7 +67,7 @@ def fingerprints(root: Path, *parts: str) -> dict[str, str]:
     for part in parts:
         base = root / part
         for path in sorted([base] if base.is_file() else base.rglob("*")):
-            if path.is_file():
+            if path.is_file() and not path.is_symlink():
                 found[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
     return found
 
@@ -122,12 +127,18 @@ def battle(tmp_path_factory):
     cells = attack_cells(course=str(root), library=str(ROOT / "vicourse"), gradebook=str(root / "gradebook.db"),
                          port=listener.port, marker=marker, checks=sorted(checks))
     submissions = {name: with_attack(release_nb, code) for name, code in cells.items()}
+    submissions["a11-html-injection"] = with_attack(release_nb, cells["a11-html-injection"],
+                                                    MARKDOWN_INJECTION.format(marker=marker))
     submissions.update({"b-blank": release_nb, "w-all-wrong": all_wrong(release_nb, source_nb)})
     submissions.update({name: examples.filled(release_nb, source_nb) for name in CORRECT})
     for name, nb in submissions.items():
         folder = root / "submitted" / name / NAME
         folder.mkdir(parents=True)
         nbformat.write(nb, folder / f"{NAME}.ipynb")
+    # links in a submitted folder, to the grader and the gradebook, for the kernel to read
+    links = root / "submitted" / "a3-read-secrets" / NAME
+    (links / "grader.py").symlink_to(root / "grader_tests" / f"test_{NAME}.py")
+    (links / "gradebook.db").symlink_to(root / "gradebook.db")
     protected = ("grader_tests", "source", "release", "submitted", "nbgrader_config.py")
     before = fingerprints(root, *protected) | fingerprints(ROOT, "vicourse")
     startup = Path.home() / ".ipython" / "profile_default" / "startup"
@@ -148,7 +159,7 @@ def battle(tmp_path_factory):
         "changed": sorted(p for p in before if before[p] != after.get(p)),
         "points": {s: sum(scores.get(s, {}).get(c) or 0 for c in auto) for s in submissions},
         "full": sum(max_points[c] for c in auto), "names": sorted(submissions),
-        "csv": report.write_report(root, NAME), "startup_files": planted,
+        "csv": report.write_report(root, NAME), "startup_files": planted, "marker": marker,
     }
 
 
@@ -201,6 +212,13 @@ def test_flooded_output_is_truncated_with_a_note(battle):
     assert "output truncated" in " ".join(next(o for o in battle["outcomes"] if o.student == "a10-output-flood").notes)
 
 
+def test_symbolic_links_in_a_submission_are_dropped_and_reported(battle):
+    outcome = next(o for o in battle["outcomes"] if o.student == "a3-read-secrets")
+    assert "symbolic links in the submission were dropped: gradebook.db, grader.py" in outcome.notes
+    staged = battle["root"] / "autograded" / "a3-read-secrets" / NAME
+    assert not (staged / "grader.py").exists() and not (staged / "gradebook.db").exists()
+
+
 def test_feedback_never_shows_the_graders_or_the_solution(battle):
     root = battle["root"]
     result = nbgrader(root, "generate_feedback", NAME, "--force")
@@ -212,3 +230,16 @@ def test_feedback_never_shows_the_graders_or_the_solution(battle):
         html = (root / "feedback" / name / NAME / f"{NAME}.html").read_text()
         assert len(html) < 30_000_000
         assert not [line for line in secret_lines if line in html], name
+
+
+def test_no_script_reaches_the_viewers_of_a_graded_notebook(battle):
+    """Formgrader and feedback render the student's markdown and outputs as HTML."""
+    root, marker = battle["root"], battle["marker"]
+    graded = (root / "autograded" / "a11-html-injection" / NAME / f"{NAME}.ipynb").read_text()
+    assert "text/html" not in graded and "application/javascript" not in graded and "image/svg+xml" not in graded
+    result = nbgrader(root, "generate_feedback", NAME, "--student", "a11-html-injection", "--force")
+    assert result.returncode == 0, result.stderr[-2000:]
+    html = (root / "feedback" / "a11-html-injection" / NAME / f"{NAME}.html").read_text()
+    assert marker in html  # the answer is shown, as text
+    assert f"<script>alert('{marker}')" not in html
+    assert not re.search(r"<[a-z]+[^>]*\son(error|mouseover)=", html)

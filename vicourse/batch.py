@@ -61,7 +61,15 @@ def stage(root: Path, assignment: str, student: str, release_nb, chunk: str) -> 
     source_dir = root / "submitted" / student / assignment
     target_dir = root / STAGED / chunk / student / assignment
     shutil.rmtree(target_dir, ignore_errors=True)
-    shutil.copytree(source_dir, target_dir)
+    # links are copied as links, then dropped: following one would copy whatever it points
+    # at, with the grader's rights, into the submission
+    shutil.copytree(source_dir, target_dir, symlinks=True)
+    links = sorted(p for p in target_dir.rglob("*") if p.is_symlink())
+    for link in links:
+        link.unlink()
+    if links:
+        outcome.notes.append("symbolic links in the submission were dropped: "
+                             + ", ".join(str(p.relative_to(target_dir)) for p in links))
     wanted = target_dir / f"{assignment}.ipynb"
     if not wanted.exists():
         others = sorted(target_dir.glob("*.ipynb"))

@@ -22,6 +22,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import sys
 import time
 import types
@@ -41,6 +42,9 @@ from .sandbox import SandboxedKernelManager
 log = logging.getLogger("vicourse.grading")
 
 CHECK_FAILED = "HiddenCheckFailed"
+# Output types kept from a student's kernel. HTML, JavaScript and SVG can carry scripts that
+# would run in a TA's browser (formgrader, feedback); everything else renders as text or pixels.
+SAFE_MIME_TYPES = ("text/plain", "image/png", "image/jpeg", "image/gif", "text/latex", "application/json")
 
 
 def load_grader_module(graders_dir: str | os.PathLike, notebook: str):
@@ -70,6 +74,24 @@ def load_checks(graders_dir: str | os.PathLike, notebook: str) -> dict:
     return {n: f for n, f in vars(module).items() if n.startswith("test_") and callable(f)}
 
 
+HTML_TAG = re.compile(r"<[a-zA-Z!/?]")
+MARKDOWN_TAGS = {"a", "b", "i", "em", "strong", "code", "pre", "sub", "sup", "br", "p", "span", "div", "ul", "ol",
+                 "li", "blockquote", "hr", "table", "thead", "tbody", "tr", "th", "td", "img", "h1", "h2", "h3",
+                 "h4", "h5", "h6", "del", "kbd", "details", "summary"}
+
+
+def harmless_markdown(source: str) -> str:
+    """Markdown whose raw HTML cannot run anything in a viewer's browser (formgrader,
+    feedback): scripts, event handlers and javascript: links are escaped into text.
+    Markdown without HTML tags, the usual case, is returned unchanged."""
+    if not HTML_TAG.search(source):
+        return source
+    import bleach
+
+    return bleach.clean(source, tags=MARKDOWN_TAGS, attributes={"a": ["href", "title"], "img": ["src", "alt"]},
+                        protocols=["http", "https", "mailto", "data"], strip=False)
+
+
 def is_test_cell(cell) -> bool:
     return cell.cell_type == "code" and is_grade(cell) and not is_solution(cell)
 
@@ -80,6 +102,8 @@ def error_output(ename: str, message: str) -> NotebookNode:
 
 class ExecuteWithChecks(Execute):
     graders_dir = Unicode("", help="Folder holding test_<notebook>.py hidden grader modules").tag(config=True)
+    release_dir = Unicode("", help="The course's release folder: a kernel's working folder starts as a copy of "
+                                   "release/<assignment>, what every student was given").tag(config=True)
     results_dir = Unicode("", help="Folder for the grading record of each notebook (<student>/<notebook>.json); "
                                    "empty: no record").tag(config=True)
     check_timeout = Float(30.0, help="Seconds one call into the student's code may take").tag(config=True)
@@ -95,6 +119,14 @@ class ExecuteWithChecks(Execute):
 
     run_checks = True
 
+    async def async_start_new_kernel(self, **kwargs):
+        # The kernel's files come from the release, never from the submission's folder: a
+        # submitted symlink, already followed by nbgrader's copy, must not reach the kernel.
+        assignment = (self.resources or {}).get("nbgrader", {}).get("assignment")
+        if self.release_dir and assignment:
+            kwargs["cwd"] = str(Path(self.release_dir) / assignment)
+        return await super().async_start_new_kernel(**kwargs)
+
     def create_kernel_manager(self):
         # Every kernel that runs a submission starts in the sandbox, whatever kernel the
         # notebook's metadata names (vicourse/sandbox.py).
@@ -107,9 +139,13 @@ class ExecuteWithChecks(Execute):
     def preprocess(self, nb, resources=None, km=None):
         self.begin(resources)
         try:
-            return super().preprocess(nb, resources, km)
+            nb, resources = super().preprocess(nb, resources, km)
         finally:
             self._write_record(resources)
+        for cell in nb.cells:
+            if cell.cell_type == "markdown":
+                cell.source = harmless_markdown(cell.source)
+        return nb, resources
 
     def begin(self, resources) -> None:
         """Fresh state for one notebook; the checks are loaded (sealed) before any student code runs."""
@@ -177,11 +213,18 @@ class ExecuteWithChecks(Execute):
     # ------------------------------------------------------------ output limits
 
     def process_message(self, msg, cell, cell_index):
-        """Keep at most max_cell_output_bytes per cell and max_notebook_output_bytes in all.
+        """Keep only safe output types, at most max_cell_output_bytes per cell and
+        max_notebook_output_bytes in all.
 
         Errors are always kept (shortened), since an error is what makes a test cell score zero."""
+        if msg.get("msg_type") in ("display_data", "execute_result", "update_display_data"):
+            data = msg.get("content", {}).get("data", {})
+            for mime in [m for m in data if m not in SAFE_MIME_TYPES]:
+                data.pop(mime)
+                data.setdefault("text/plain", f"[{mime} output removed by the grader]")
         if msg.get("msg_type") in ("stream", "display_data", "execute_result", "update_display_data", "error"):
-            size = len(json.dumps(msg.get("content", {}), default=str))
+            content = msg.get("content", {})
+            size = len(content["text"]) if "text" in content else len(json.dumps(content, default=str))
             used = self._output_bytes.get(cell_index, 0)
             over = (used + size > self.max_cell_output_bytes
                     or self._output_bytes["notebook"] + size > self.max_notebook_output_bytes)

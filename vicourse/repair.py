@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import difflib
 import json
+import os
 import re
 from dataclasses import dataclass, field
 
@@ -38,15 +39,23 @@ def grade_id(cell) -> str | None:
     return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
 
 
+# A notebook this course hands in is well under a megabyte; anything past this is refused
+# before it is parsed, so a huge or deeply nested file cannot exhaust the grader.
+MAX_NOTEBOOK_BYTES = 50_000_000
+
+
 def load_submission(path) -> Repair:
     """Read a notebook; a file that is not one is reported, never raised."""
     try:
+        size = os.path.getsize(path)
+        if size > MAX_NOTEBOOK_BYTES:
+            raise ValueError(f"{size} bytes, more than the {MAX_NOTEBOOK_BYTES} accepted")
         with open(path, encoding="utf-8") as handle:
             raw = json.load(handle)
         nb = nbformat.reads(json.dumps(raw), as_version=4)
         if not isinstance(nb.get("cells"), list):
             raise ValueError("no list of cells")
-    except (OSError, UnicodeDecodeError, ValueError, TypeError, KeyError, AttributeError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
         return Repair(None, fatal=f"not a readable notebook ({type(exc).__name__}: {str(exc)[:120]})")
     return Repair(nb)
 
