@@ -197,16 +197,18 @@ class SandboxCommand:
             elif os.path.isdir(top):
                 args += ["--ro-bind", top, top]
             made.add(top)
+        # the private tmpfs first, so that an environment living under /tmp is bound on top
+        size = str(self.sandbox.tmpfs_mb << 20)
+        args += ["--proc", "/proc", "--dev", "/dev",
+                 "--perms", "1777", "--size", size, "--tmpfs", "/dev/shm",
+                 "--perms", "1777", "--size", size, "--tmpfs", "/tmp"]
+        made.update(("/proc", "/dev", "/tmp"))
+        args += self._parents(HOME, made) + ["--perms", "1777", "--size", size, "--tmpfs", HOME]
+        made.add(HOME)
         for path in ETC:
             args += self._parents(path, made) + ["--ro-bind-try", path, path]
         for root in python_roots():
             args += self._parents(root, made) + ["--ro-bind", root, root]
-        size = str(self.sandbox.tmpfs_mb << 20)
-        args += ["--proc", "/proc", "--dev", "/dev",
-                 "--perms", "1777", "--size", size, "--tmpfs", "/dev/shm",
-                 "--perms", "1777", "--size", size, "--tmpfs", "/tmp",
-                 "--perms", "1777", "--size", size, "--tmpfs", HOME]
-        made.update(("/proc", "/dev", "/tmp", HOME))
         for device in self.gpu_devices:
             args += ["--dev-bind", device, device]
         private = str(self.private)
