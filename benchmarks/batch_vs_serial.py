@@ -12,10 +12,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import nbformat
-
 from vicourse import batch, examples, release
-from vicourse.course import copy_course, read_notebook, source_notebook
+from vicourse.course import copy_course
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,12 +25,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = copy_course(ROOT, Path(tmp))
         release.generate_releases(root, [assignment])
-        full = examples.filled(read_notebook(root / "release" / assignment / f"{assignment}.ipynb"),
-                               read_notebook(source_notebook(root, assignment)))
-        for i in range(copies):
-            folder = root / "submitted" / f"s{i:03d}" / assignment
-            folder.mkdir(parents=True)
-            nbformat.write(full, str(folder / f"{assignment}.ipynb"))
+        full = examples.full_solution(root, assignment)
+        examples.submit(root, assignment, {f"s{i:03d}": full for i in range(copies)})
         timings = {}
         for label, n in (("serial", 1), (f"batch x{workers}", workers)):
             started = time.perf_counter()

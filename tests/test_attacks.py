@@ -131,10 +131,7 @@ def battle(tmp_path_factory):
                                                     MARKDOWN_INJECTION.format(marker=marker))
     submissions.update({"b-blank": release_nb, "w-all-wrong": all_wrong(release_nb, source_nb)})
     submissions.update({name: examples.filled(release_nb, source_nb) for name in CORRECT})
-    for name, nb in submissions.items():
-        folder = root / "submitted" / name / NAME
-        folder.mkdir(parents=True)
-        nbformat.write(nb, folder / f"{NAME}.ipynb")
+    examples.submit(root, NAME, submissions)
     # links in a submitted folder, to the grader and the gradebook, for the kernel to read
     links = root / "submitted" / "a3-read-secrets" / NAME
     (links / "grader.py").symlink_to(root / "grader_tests" / f"test_{NAME}.py")

@@ -69,6 +69,20 @@ def filled(release_nb, source_nb, how_many: int | None = None, replace: dict[str
     return nb
 
 
+def full_solution(root: Path, assignment: str):
+    """The release with every answer filled in from the source: a full-marks submission."""
+    return filled(read_notebook(root / "release" / assignment / f"{assignment}.ipynb"),
+                  read_notebook(source_notebook(root, assignment)))
+
+
+def submit(root: Path, assignment: str, notebooks: dict) -> None:
+    """Hand in notebooks as students would: submitted/<name>/<assignment>/<assignment>.ipynb."""
+    for name, nb in notebooks.items():
+        folder = root / "submitted" / name / assignment
+        folder.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, str(folder / f"{assignment}.ipynb"))
+
+
 def make_example(kind: str, release_nb, source_nb) -> str:
     """The text of one sample submission."""
     answers = [c for c in release_nb.cells if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")]

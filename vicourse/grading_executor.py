@@ -196,7 +196,8 @@ class ExecuteWithChecks(Execute):
                 else "The kernel died or broke the messaging protocol while running this cell;"
                 " it was restarted and the earlier cells re-run."
             )
-            log.warning("cell %d: %s (%s: %s)", index, reason, type(exc).__name__, str(exc)[:200])
+            log.warning("cell %d: %s (%s: %s); the kernel's own last words: %s", index, reason,
+                        type(exc).__name__, str(exc)[:200], self.km.kernel_log(500) if self.km else "")
             cell.outputs.append(error_output("CellTimeoutError" if timed_out else "DeadKernelError", reason))
             self.restart_and_replay()
         # nbgrader records a timeout as an error output itself; count both ways in one place
