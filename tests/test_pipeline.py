@@ -147,3 +147,20 @@ def test_a_course_without_a_gradebook_can_be_graded(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", "/usr/bin:/bin")
     batch.ensure_release(root, "00_toy")
     assert (root / "gradebook.db").exists()
+
+
+def test_grading_without_a_sandbox_says_so_everywhere(tmp_path):
+    """Where no sandbox is used, the outcome, grades.csv and the printed table say NONE."""
+    config = tmp_path / "nbgrader_config.py"
+    config.write_text((ROOT / "nbgrader_config.py").read_text() + "c.Sandbox.enabled = False\n")
+    root = copy_course(TOY, tmp_path / "course", config=config)
+    release.generate_releases(root)
+    folder = root / "submitted" / "full" / "00_toy"
+    folder.mkdir(parents=True)
+    nb = examples.filled(read_notebook(root / "release" / "00_toy" / "00_toy.ipynb"),
+                         read_notebook(source_notebook(root, "00_toy")))
+    nbformat.write(nb, folder / "00_toy.ipynb")
+    (outcome,) = batch.grade_all(root, "00_toy", workers=1, timeout=300)
+    assert outcome.status == "graded" and outcome.isolation.startswith("NONE: the sandbox is switched off")
+    table = report.print_table(report.write_report(root, "00_toy"))
+    assert "isolation: NONE" in table

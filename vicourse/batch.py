@@ -228,7 +228,7 @@ def grade_all(
     only: list[str] | None = None,
 ) -> list[Outcome]:
     """Grade every submission; return one outcome each, also saved as JSON."""
-    check_config(root)
+    config = check_config(root)
     ensure_release(root, assignment)
     release_nb = read_notebook(root / "release" / assignment / f"{assignment}.ipynb")
     names = only or students(root, assignment)
@@ -255,7 +255,8 @@ def grade_all(
         if outcome.status != "graded":
             outcome.notes.append(f"graded again alone after: {first}")
     for outcome in staged:
-        outcome.isolation = outcome.isolation or isolation().summary
+        # a submission with no grading record: what its kernel would have had, by the course config
+        outcome.isolation = outcome.isolation or isolation(config).summary
     # a student whose submission could not be graded still has a row in `nbgrader export`
     with open_gradebook(root) as gradebook:
         for outcome in staged:

@@ -82,10 +82,14 @@ def nbgrader(root: Path, *args: str, timeout: float | None = None, quiet: bool =
     )
 
 
-def check_config(root: Path) -> None:
-    """nbgrader only logs a broken config and carries on without it: refuse instead."""
+def check_config(root: Path):
+    """The course's configuration, as nbgrader will see it.
+
+    nbgrader only logs a broken config and carries on without it: refuse instead."""
     code = compile((root / "nbgrader_config.py").read_text(), str(root / "nbgrader_config.py"), "exec")
     from traitlets.config import Config
 
-    namespace = {"get_config": lambda: Config(), "__file__": str(root / "nbgrader_config.py")}
+    config = Config()
+    namespace = {"get_config": lambda: config, "__file__": str(root / "nbgrader_config.py")}
     exec(code, namespace)  # raises with a clear traceback if the config is broken
+    return config
