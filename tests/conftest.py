@@ -29,9 +29,9 @@ import nbformat
 import pytest
 
 from vicourse import batch, examples, release, report
-from vicourse.calibration import grade_variants
+from vicourse.calibration import grade_variants, variants_of
 from vicourse.course import assignments, copy_course, read_notebook, source_notebook
-from vicourse.grading_executor import live_student, load_grader_module
+from vicourse.grading_executor import checks_in, live_student, load_grader_module
 from vicourse.solutions import MARKER_LINE, HIDDEN_BLOCK
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,7 +54,7 @@ def stock_sample(variants: list, kind: str) -> list[int]:
 def grader_module(assignment: str):
     """(the sealed grader module, its checks {grade id: function})."""
     module = load_grader_module(ROOT / "grader_tests", assignment)
-    return module, {n: f for n, f in vars(module).items() if n.startswith("test_") and callable(f)}
+    return module, checks_in(module)
 
 
 @pytest.fixture(scope="session")
@@ -121,7 +121,7 @@ def calibrated():
     def get(assignment: str) -> dict[str, dict]:
         if assignment not in results:
             module, _ = grader_module(assignment)
-            variants = [v for kind in VARIANT_KINDS for v in getattr(module, kind, [])]
+            variants = variants_of(module)
             lost = grade_variants(source_notebook(ROOT, assignment), ROOT / "grader_tests",
                                   [v.replace for v in variants])
             results[assignment] = {v.name: one for v, one in zip(variants, lost)}

@@ -38,13 +38,13 @@ def grade(root, assignment: str, workers: int, timeout: float, cell_timeout: int
 
 def calibrate(root, assignment: str) -> bool:
     """Print what each calibration variant loses; False if any differs from its grader module."""
-    from .calibration import grade_variants
+    from .calibration import grade_variants, variants_of
     from .course import source_notebook
     from .grading_executor import load_grader_module
 
     os.environ.setdefault("MPLBACKEND", "Agg")
     module = load_grader_module(root / "grader_tests", assignment)
-    variants = [v for kind in ("WRONG_ANSWERS", "CORRECT_ALTERNATIVES") for v in getattr(module, kind, [])]
+    variants = variants_of(module)
     results = grade_variants(source_notebook(root, assignment), root / "grader_tests", [v.replace for v in variants])
     good = True
     for variant, lost in zip(variants, results):

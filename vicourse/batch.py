@@ -250,7 +250,6 @@ def grade_all(
         single = root / STAGED / f"{chunk}-{outcome.student}"
         single.mkdir(parents=True, exist_ok=True)
         shutil.move(str(root / STAGED / chunk / outcome.student), str(single / outcome.student))
-        outcome.status = "graded"
         autograde_chunk(root, assignment, single.name, [outcome], timeout, extra or [])
         if outcome.status != "graded":
             outcome.notes.append(f"graded again alone after: {first}")

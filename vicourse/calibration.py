@@ -168,6 +168,11 @@ class VariantGrader:
         return lost
 
 
+def variants_of(module) -> list:
+    """A grader module's calibration variants: known-wrong answers, then correct alternatives."""
+    return [v for kind in ("WRONG_ANSWERS", "CORRECT_ALTERNATIVES") for v in getattr(module, kind, [])]
+
+
 # ---------------------------------------------------------------- in the sandbox
 
 INSIDE = "/run/calibration"

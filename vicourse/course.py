@@ -42,10 +42,17 @@ def open_gradebook(root: Path):
     PATH; `make grade` runs .venv/bin/python without .venv/bin on PATH."""
     from nbgrader.api import Gradebook
 
-    tools = os.path.dirname(sys.executable)
-    if tools not in os.environ.get("PATH", "").split(os.pathsep):
-        os.environ["PATH"] = tools + os.pathsep + os.environ.get("PATH", "")
+    os.environ["PATH"] = with_tools_on_path(os.environ)["PATH"]
     return Gradebook(gradebook_url(root))
+
+
+def with_tools_on_path(env) -> dict:
+    """A copy of env whose PATH starts with this environment's bin (nbgrader runs `alembic`)."""
+    env = dict(env)
+    tools = os.path.dirname(sys.executable)
+    if tools not in env.get("PATH", "").split(os.pathsep):
+        env["PATH"] = tools + os.pathsep + env.get("PATH", "")
+    return env
 
 
 def copy_course(root: Path, target: Path, parts=("source", "grader_tests"), config: Path | None = None) -> Path:
@@ -64,11 +71,9 @@ def read_notebook(path: str | os.PathLike):
 def kernel_environment() -> dict:
     """Environment for grading: one math thread per kernel so parallel kernels
     do not oversubscribe the cores, and a non-interactive matplotlib."""
-    env = dict(os.environ)
+    env = with_tools_on_path(os.environ)
     env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MPLBACKEND="Agg")
     env.pop("PYTHONPATH", None)  # nothing of the grader's path leaks into the student's kernel
-    # nbgrader runs the `alembic` script of its own environment when it opens a gradebook
-    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
     return env
 
 

@@ -69,8 +69,11 @@ def load_grader_module(graders_dir: str | os.PathLike, notebook: str):
 def load_checks(graders_dir: str | os.PathLike, notebook: str) -> dict:
     """The hidden checks for a notebook: {test cell grade id: check function}."""
     module = load_grader_module(graders_dir, notebook)
-    if module is None:
-        return {}
+    return {} if module is None else checks_in(module)
+
+
+def checks_in(module) -> dict:
+    """A grader module's checks: its callables named test_<grade id>."""
     return {n: f for n, f in vars(module).items() if n.startswith("test_") and callable(f)}
 
 
