@@ -45,6 +45,7 @@ from nbgrader.utils import is_grade, is_solution
 from .checking import local_student
 from .grading_executor import is_test_cell, load_checks, run_check
 from .sandbox import run_sandboxed
+from .shipped import working_copy
 from .solutions import HIDDEN_BLOCK
 
 MAGIC_LINE = re.compile(r"^[ \t]*[%!].*$", re.M)
@@ -188,11 +189,13 @@ def grade_variants(notebook: Path, graders_dir: Path, replaces: list[dict[str, s
     readonly = {str(notebook.resolve()): f"{INSIDE}/{notebook.name}",
                 str((graders_dir / f"test_{assignment}.py").resolve()): f"{INSIDE}/graders/test_{assignment}.py",
                 library: library}
-    with tempfile.TemporaryDirectory(prefix="vicourse-calibration-") as folder:
+    with tempfile.TemporaryDirectory(prefix="vicourse-calibration-") as folder, \
+            tempfile.TemporaryDirectory(prefix="vicourse-calibration-files-") as files:
+        working_copy(notebook.parents[2], assignment, Path(files))
         private = Path(folder)
         (private / "job.json").write_text(json.dumps({"notebook": f"{INSIDE}/{notebook.name}", "replaces": replaces}))
         result = run_sandboxed([sys.executable, "-m", "vicourse.calibration", str(private / "job.json")], private,
-                               readonly, timeout, files=str(notebook.parent))
+                               readonly, timeout, files=files)
         answer = private / "results.json"
         if result.returncode != 0 or not answer.exists():
             raise RuntimeError(f"calibration of {assignment} failed ({result.returncode}):\n{result.stderr[-3000:]}")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from nbgrader.utils import is_grade, is_solution
 
+from . import shipped
 from .course import assignments, check_config, nbgrader, read_notebook, source_notebook
 
 MARKERS = re.compile(r"BEGIN SOLUTION|END SOLUTION|BEGIN HIDDEN TESTS|END HIDDEN TESTS")
@@ -15,12 +16,14 @@ SOLUTION_REGION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
 
 def generate_releases(root: Path, names: list[str] | None = None) -> None:
     """`nbgrader generate_assignment --force` for each assignment (without --force an
-    existing release is silently left as it was)."""
+    existing release is silently left as it was), plus the course modules that the
+    notebook imports (vicourse/shipped), so the folder is all a student needs."""
     check_config(root)
     for name in names or assignments(root):
         result = nbgrader(root, "generate_assignment", name, "--force")
         if result.returncode != 0 or not (root / "release" / name / f"{name}.ipynb").exists():
             raise SystemExit(f"generate_assignment {name} failed:\n{result.stdout}\n{result.stderr}")
+        shipped.ship(read_notebook(source_notebook(root, name)), root / "release" / name)
         print(f"release/{name}/{name}.ipynb")
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import re
+import tempfile
 import time
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from nbconvert import HTMLExporter
 from nbconvert.preprocessors import ExecutePreprocessor
 
 from .course import assignments, kernel_environment, read_notebook, source_notebook
+from .shipped import working_copy
 
 HIDDEN_BLOCK = re.compile(r"\n?[ \t]*### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS[ \t]*", re.S)
 MARKER_LINE = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n?", re.M)
@@ -46,9 +48,15 @@ def build_solution(root: Path, name: str, timeout: int = 600) -> float:
     os.environ.update(kernel_environment())
     # grading kernels draw nothing (Agg); solutions should show their figures inline
     os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+    # progress bars help a student waiting on training; in a solution they are noise, and their
+    # rates would make every build differ from the last
+    os.environ["TQDM_DISABLE"] = "1"
     started = time.perf_counter()
     try:
-        ExecutePreprocessor(timeout=timeout).preprocess(nb, {"metadata": {"path": str(root / "source" / name)}})
+        # run where a student would: the assignment's files and the course modules it imports
+        with tempfile.TemporaryDirectory(prefix=f"vicourse-solution-{name}-") as folder:
+            working_copy(root, name, Path(folder))
+            ExecutePreprocessor(timeout=timeout).preprocess(nb, {"metadata": {"path": folder}})
     finally:
         os.environ.clear()
         os.environ.update(saved)
