@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 import time
 
 os.environ.setdefault("MPLBACKEND", "Agg")  # before anything imports matplotlib
@@ -28,10 +29,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from vicourse import batch, examples, release, report
+from vicourse import batch, examples, release, report, shipped
 from vicourse.calibration import grade_variants, variants_of
 from vicourse.course import assignments, copy_course, read_notebook, source_notebook
 from vicourse.grading_executor import checks_in, live_student, load_grader_module
+from vicourse.shipped import working_copy
 from vicourse.solutions import MARKER_LINE, HIDDEN_BLOCK
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,8 +47,13 @@ CELL_TIMEOUT = "--Execute.timeout=30"
 STOCK_SAMPLE = {"WRONG_ANSWERS": 3, "CORRECT_ALTERNATIVES": 2}
 
 
-def stock_sample(variants: list, kind: str) -> list[int]:
-    """Indices of the variants that are autograded end to end: evenly spread over the list."""
+def stock_sample(variants: list, kind: str, module=None) -> list[int]:
+    """Indices of the variants that are autograded end to end: evenly spread over the list,
+    unless the grader module names them in STOCK_AUTOGRADE (a notebook that trains models
+    re-trains for every autograde, so it picks variants that leave training alone)."""
+    chosen = getattr(module, "STOCK_AUTOGRADE", {}).get(kind)
+    if chosen is not None:
+        return [i for i, v in enumerate(variants) if v.name in chosen]
     count = min(STOCK_SAMPLE[kind], len(variants))
     return sorted({round(i * (len(variants) - 1) / max(count - 1, 1)) for i in range(count)})
 
@@ -83,7 +90,7 @@ def calibration_submissions(course: Path, assignment: str) -> dict[str, str]:
     }
     for kind, prefix in VARIANT_KINDS.items():
         variants = getattr(module, kind, [])
-        for index in stock_sample(variants, kind):
+        for index in stock_sample(variants, kind, module):
             nb = examples.filled(release_nb, source_nb, replace=variants[index].replace)
             texts[f"{prefix}-{index:02d}"] = nbformat.writes(nb)
     for path in sorted((course / "examples" / assignment).glob("*.ipynb")):
@@ -101,9 +108,10 @@ def graded(course):
                 folder = course / "submitted" / name / assignment
                 folder.mkdir(parents=True, exist_ok=True)
                 (folder / f"{assignment}.ipynb").write_text(text, encoding="utf-8")
+            trains = bool(shipped.imported_by(read_notebook(source_notebook(course, assignment))))
             outcomes = batch.grade_all(
                 course, assignment, workers=os.cpu_count() or 2, timeout=600,
-                extra=[CELL_TIMEOUT, CHECK_TIMEOUT],
+                extra=[CHECK_TIMEOUT] if trains else [CELL_TIMEOUT, CHECK_TIMEOUT],  # training keeps the course's limit
             )
             columns, scores, max_points, manual = report.question_scores(course, assignment)
             cache[assignment] = Graded(
@@ -153,9 +161,9 @@ def solution():
             for cell in nb.cells:
                 cell.source = MARKER_LINE.sub("", HIDDEN_BLOCK.sub("", cell.source))
             os.environ.setdefault("MPLBACKEND", "Agg")
-            workdir = str(ROOT / "source" / assignment)
+            workdir = working_copy(ROOT, assignment, Path(stack.enter_context(tempfile.TemporaryDirectory())))
             started = time.perf_counter()
-            students[assignment] = stack.enter_context(live_student(nb, workdir, timeout=300))
+            students[assignment] = stack.enter_context(live_student(nb, str(workdir), timeout=300))
             get.seconds[assignment] = time.perf_counter() - started  # kernel start + every cell
         return students[assignment]
 

@@ -63,7 +63,7 @@ def test_stock_autograde_agrees_on_a_sample_of_variants(graded, assignment):
     module, _ = grader_module(assignment)
     for kind, prefix in VARIANT_KINDS.items():
         variants = getattr(module, kind, [])
-        for index in stock_sample(variants, kind):
+        for index in stock_sample(variants, kind, module):
             name = f"{prefix}-{index:02d}"
             assert result.outcomes[name].status == "graded", result.outcomes[name].notes
             assert lost(result, name) == set(variants[index].loses), (variants[index].name, result.outcomes[name].checks)
