@@ -248,6 +248,17 @@ display(SVG('<svg xmlns="http://www.w3.org/2000/svg"><script>alert("{marker}")</
 '''
 MARKDOWN_INJECTION = "<script>alert('{marker}')</script><img src=x onerror=\"alert('{marker}')\">"
 
+# Modules of the same name as ones the notebook imports, submitted beside it (files in
+# SHADOW_FILES), and imported by the attack cell: a kernel run in the submission's folder would
+# load them instead of numpy or the course's own vi_torch.
+SHADOW_MODULES = r'''
+try:
+    import vi_torch
+except ImportError:
+    pass
+'''
+SHADOW_FILES = {name: 'print("{marker}-shadow")\n' for name in ("numpy.py", "vi_torch.py", "sitecustomize.py")}
+
 ATTACKS = {
     "a1-grader-rewrite": GRADER_REWRITE,
     "a2-gradebook-rewrite": GRADEBOOK_REWRITE,
@@ -260,6 +271,7 @@ ATTACKS = {
     "a9-kill-the-grader": KILL_THE_GRADER,
     "a10-output-flood": OUTPUT_FLOOD,
     "a11-html-injection": HTML_INJECTION,
+    "a12-shadow-modules": SHADOW_MODULES,
 }
 
 

@@ -23,7 +23,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell
 
-from attacks import MARKDOWN_INJECTION, attack_cells
+from attacks import MARKDOWN_INJECTION, SHADOW_FILES, attack_cells
 from conftest import ROOT, grader_module
 from vicourse import batch, examples, release, report
 from vicourse.calibration import defined_names
@@ -136,6 +136,8 @@ def battle(tmp_path_factory):
     links = root / "submitted" / "a3-read-secrets" / NAME
     (links / "grader.py").symlink_to(root / "grader_tests" / f"test_{NAME}.py")
     (links / "gradebook.db").symlink_to(root / "gradebook.db")
+    for filename, text in SHADOW_FILES.items():
+        (root / "submitted" / "a12-shadow-modules" / NAME / filename).write_text(text.format(marker=marker))
     protected = ("grader_tests", "source", "release", "submitted", "nbgrader_config.py")
     before = fingerprints(root, *protected) | fingerprints(ROOT, "vicourse")
     startup = Path.home() / ".ipython" / "profile_default" / "startup"
@@ -240,3 +242,9 @@ def test_no_script_reaches_the_viewers_of_a_graded_notebook(battle):
     assert marker in html  # the answer is shown, as text
     assert f"<script>alert('{marker}')" not in html
     assert not re.search(r"<[a-z]+[^>]*\son(error|mouseover)=", html)
+
+
+def test_modules_submitted_beside_the_notebook_are_never_imported(battle):
+    """The kernel runs in a copy of the release folder, so a submitted numpy.py or vi_torch.py stays inert."""
+    graded = battle["root"] / "autograded" / "a12-shadow-modules" / NAME / f"{NAME}.ipynb"
+    assert f"{battle['marker']}-shadow" not in graded.read_text()
