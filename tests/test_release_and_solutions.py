@@ -8,9 +8,9 @@ import pytest
 
 from conftest import ASSIGNMENTS, ROOT
 from vicourse import examples
-from vicourse.course import nbgrader, read_notebook, source_notebook
+from vicourse.course import copy_course, nbgrader, read_notebook, source_notebook
 from vicourse.release import MARKERS, release_problems
-from vicourse.solutions import student_safe
+from vicourse.solutions import build_solution, student_safe
 
 
 def cells_of(path):
@@ -70,6 +70,7 @@ def test_feedback_hides_the_hidden_tests(graded, course, assignment):
     html = (course / "feedback" / "wrong-00" / assignment / f"{assignment}.html").read_text(encoding="utf-8")
     assert "HIDDEN TESTS" not in html and "grader_tests" not in html
     assert "HiddenCheckFailed" in html, "the student sees the check's message"
+    assert "MARK SCHEME" not in html and "For graders" not in html, "rubrics are for graders only"
 
 
 # each notebook must run within this many seconds on a 2-core CPU machine
@@ -80,3 +81,16 @@ CPU_BUDGET_SECONDS = 30
 def test_notebook_runs_within_its_cpu_budget(solution, assignment):
     solution(assignment)
     assert solution.seconds[assignment] < CPU_BUDGET_SECONDS
+
+
+def test_building_the_solutions_again_gives_the_same_bytes(tmp_path):
+    """Execution timestamps, the kernel's chunking of printed text and object addresses
+    must not reach solutions/: a rebuild on a fresh clone leaves the tree clean."""
+    root = copy_course(ROOT, tmp_path, parts=("source",))
+    for assignment in ASSIGNMENTS:
+        build_solution(root, assignment)
+        for suffix in (".ipynb", ".html"):
+            name = f"{assignment}/{assignment}{suffix}"
+            assert (root / "solutions" / name).read_bytes() == (ROOT / "solutions" / name).read_bytes(), (
+                f"solutions/{name} differs from a rebuild: run `make solutions`, and look for output that "
+                "changes from run to run")
