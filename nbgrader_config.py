@@ -8,7 +8,7 @@ import os
 
 from nbgrader.converters.autograde import Autograde
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
-from nbgrader.preprocessors import ClearHiddenTests, Execute, GetGrades
+from nbgrader.preprocessors import ClearHiddenTests, ClearMarkScheme, Execute, GetGrades
 
 from vicourse.grading_executor import ExecuteWithChecks
 
@@ -70,5 +70,8 @@ c.IgnorePattern.pattern = r"\w+Warning: "
 # (feedback): strip scripts and event handlers, which would run in the viewer's browser.
 c.HTMLExporter.sanitize_html = True
 
-# Feedback shows the student's work and the check messages, never the hidden tests.
-c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
+# Feedback shows the student's work and the check messages, never the hidden tests nor the
+# rubrics (autograde puts each rubric back into its locked question cell for formgrader).
+c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, ClearMarkScheme, CSSHTMLHeaderPreprocessor]
+# Rubrics sit in locked question cells, not in task cells (README, Instructor).
+c.ClearMarkScheme.enforce_metadata = False

@@ -13,7 +13,7 @@ import numpy as np
 from scipy.linalg import cho_factor, cho_solve, solve_triangular
 from scipy.special import logsumexp, rel_entr, xlogy
 
-from vicourse.checking import TorchTensor, Variant, as_array, as_float, assert_close, assert_within_se
+from vicourse.checking import TorchTensor, Variant, as_array, as_float, assert_close, assert_within_se, grade_items
 
 log = logging.getLogger("vicourse.checks")
 
@@ -409,8 +409,7 @@ def test_tf_answers(nb):
     if not all(isinstance(v, bool) for v in got.values()):
         raise AssertionError("each entry of tf_answers must be True or False")
     got = {str(k): v for k, v in got.items()}
-    if got != {"1": False, "2": True, "3": False, "4": False}:
-        raise AssertionError("at least one of the true/false answers is wrong")
+    grade_items(got, {"1": False, "2": True, "3": False, "4": False}, "true/false answers")
 
 
 def test_mc_answers(nb):
@@ -419,8 +418,7 @@ def test_mc_answers(nb):
     if not isinstance(got, dict) or set(got) != {"a", "b", "c"}:
         raise AssertionError('mc_answers must be a dict with keys "a", "b", "c"')
     got = {k: str(v).strip().upper() for k, v in got.items()}
-    if got != {"a": "C", "b": "A", "c": "B"}:
-        raise AssertionError("at least one of the multiple-choice answers is wrong")
+    grade_items(got, {"a": "C", "b": "A", "c": "B"}, "multiple-choice answers")
 
 
 # ---------------------------------------------------------------------------- calibration
@@ -667,15 +665,15 @@ WRONG_ANSWERS = [
 """}, loses={"test_fit_exclusive"}),
     # Part H
     Variant("true/false: item 1 as True (KL(q||p) covers all modes)", {"tf_answers":
-        "tf_answers = {1: True, 2: True, 3: False, 4: False}\n"}, loses={"test_tf_answers"}),
+        "tf_answers = {1: True, 2: True, 3: False, 4: False}\n"}, keeps={"test_tf_answers": 3 / 4}),
     Variant("true/false: item 4 as True (large beta correlates latents)", {"tf_answers":
-        "tf_answers = {1: False, 2: True, 3: False, 4: True}\n"}, loses={"test_tf_answers"}),
+        "tf_answers = {1: False, 2: True, 3: False, 4: True}\n"}, keeps={"test_tf_answers": 3 / 4}),
     Variant("true/false: strings instead of booleans", {"tf_answers":
         "tf_answers = {1: 'False', 2: 'True', 3: 'False', 4: 'False'}\n"}, loses={"test_tf_answers"}),
     Variant("multiple choice: the handout's answer to (a), no global minimum", {"mc_answers":
-        'mc_answers = {"a": "B", "b": "A", "c": "B"}\n'}, loses={"test_mc_answers"}),
+        'mc_answers = {"a": "B", "b": "A", "c": "B"}\n'}, keeps={"test_mc_answers": 2 / 3}),
     Variant("multiple choice: forward KL sticking to one mode", {"mc_answers":
-        'mc_answers = {"a": "C", "b": "B", "c": "B"}\n'}, loses={"test_mc_answers"}),
+        'mc_answers = {"a": "C", "b": "B", "c": "B"}\n'}, keeps={"test_mc_answers": 2 / 3}),
 ]
 
 CORRECT_ALTERNATIVES = [

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from vicourse.checking import Variant, as_array, as_float, assert_close, assert_within_se
+from vicourse.checking import Variant, as_array, as_float, assert_close, assert_within_se, grade_items
 
 THETA_EX = 1.5
 EPS_EX = np.array([0.3, -1.2, 0.8, 2.0, -0.5])
@@ -208,7 +208,7 @@ def test_sample_mvn(nb):
 
 
 def test_tf_cholesky(nb):
-    """Part D.3: the six true/false statements about Cholesky factors (all must be right)."""
+    """Part D.3: the six true/false statements about Cholesky factors, each worth its share."""
     value = nb.value("tf_answers")
     if not isinstance(value, dict):
         raise AssertionError("tf_answers must be a dict {statement number: True/False}")
@@ -218,10 +218,7 @@ def test_tf_cholesky(nb):
         raise AssertionError("tf_answers keys must be the statement numbers 1 to 6") from None
     if sorted(answers) != [1, 2, 3, 4, 5, 6] or not all(isinstance(v, bool) for v in answers.values()):
         raise AssertionError("tf_answers must map each of 1..6 to True or False")
-    key = {1: True, 2: False, 3: True, 4: False, 5: False, 6: True}
-    wrong = sum(answers[k] != key[k] for k in key)
-    if wrong:
-        raise AssertionError(f"tf_answers: {wrong} of the six answers are not right")
+    grade_items(answers, {1: True, 2: False, 3: True, 4: False, 5: False, 6: True}, "true/false answers")
 
 
 # ---------------------------------------------------------------- Part E
@@ -252,15 +249,15 @@ def test_pathwise_grad(nb):
 
 
 def test_vae_choices(nb):
-    """Part E.3: the set of correct statements about the reparameterization trick in VAEs."""
+    """Part E.3: the set of correct statements about the reparameterization trick in VAEs; each of
+    the five letters, chosen or not, is an item worth its share."""
     value = nb.value("vae_choices")
     if not isinstance(value, list) or not all(isinstance(c, str) for c in value):
         raise AssertionError('vae_choices must be a list of letters, e.g. ["A", "D"]')
     chosen = {c.strip().upper() for c in value}
     if not chosen <= set("ABCDE"):
         raise AssertionError("vae_choices: use the letters A to E only")
-    if chosen != {"B", "C"}:
-        raise AssertionError("vae_choices: the set of correct statements is not right")
+    grade_items({c: c in chosen for c in "ABCDE"}, {c: c in "BC" for c in "ABCDE"}, "statements (chosen or not)")
 
 
 # ---------------------------------------------------------------- calibration data
@@ -368,17 +365,18 @@ return float(np.mean(2 * x)), float(np.mean(2 * x * eps * var))""", "test_repara
     _w("sample_mvn: hard-coded example", "sample_mvn", MV,
        "return np.array([[3.0, -1.4], [1.0, -1.5], [2.0, -2.2]])", "test_sample_mvn"),
     Variant("true/false: Cholesky factor called upper-triangular",
-            {"tf_cholesky": TF_OK.replace("2: False", "2: True")}, loses={"test_tf_cholesky"}),
-    Variant("true/false: ReLU diagonal accepted",
-            {"tf_cholesky": TF_OK.replace("5: False", "5: True")}, loses={"test_tf_cholesky"}),
+            {"tf_cholesky": TF_OK.replace("2: False", "2: True")}, keeps={"test_tf_cholesky": 5 / 6}),
+    Variant("true/false: ReLU diagonal accepted and the factor called upper-triangular",
+            {"tf_cholesky": TF_OK.replace("5: False", "5: True").replace("2: False", "2: True")},
+            keeps={"test_tf_cholesky": 4 / 6}),
     Variant("true/false: eps @ L accepted",
-            {"tf_cholesky": TF_OK.replace("4: False", "4: True")}, loses={"test_tf_cholesky"}),
+            {"tf_cholesky": TF_OK.replace("4: False", "4: True")}, keeps={"test_tf_cholesky": 5 / 6}),
     Variant("VAE choices: 'backprop through randomness is impossible' included",
-            {"vae_choices": 'vae_choices = ["A", "B", "C"]'}, loses={"test_vae_choices"}),
+            {"vae_choices": 'vae_choices = ["A", "B", "C"]'}, keeps={"test_vae_choices": 4 / 5}),
     Variant("VAE choices: variance statement missed",
-            {"vae_choices": 'vae_choices = ["B"]'}, loses={"test_vae_choices"}),
-    Variant("VAE choices: 'randomness removed' included",
-            {"vae_choices": 'vae_choices = ["B", "C", "D"]'}, loses={"test_vae_choices"}),
+            {"vae_choices": 'vae_choices = ["B"]'}, keeps={"test_vae_choices": 4 / 5}),
+    Variant("VAE choices: 'randomness removed' and E included",
+            {"vae_choices": 'vae_choices = ["B", "C", "D", "E"]'}, keeps={"test_vae_choices": 3 / 5}),
     _w("pathwise: chain-rule factor u missing", "pathwise_grad", PW, """
 a, b = theta
 v = np.asarray(v)

@@ -259,6 +259,24 @@ except ImportError:
 '''
 SHADOW_FILES = {name: 'print("{marker}-shadow")\n' for name in ("numpy.py", "vi_torch.py", "sitecustomize.py")}
 
+# Not in ATTACKS: it rides on a submission that earns partial credit (test_attacks.py).
+FORGED_SCORE = r'''
+# Stock nbgrader reads the first execute_result of a test cell as its score, and the test
+# cell's outputs come from this kernel: after every later cell, publish one claiming a point.
+ip = get_ipython()
+
+def forge(result):
+    if "def forge" in (result.info.raw_cell or ""):
+        return
+    hook = ip.displayhook
+    hook.start_displayhook()
+    hook.write_output_prompt()
+    hook.write_format_data({"text/plain": "1.0"}, {})
+    hook.finish_displayhook()
+
+ip.events.register("post_run_cell", forge)
+'''
+
 ATTACKS = {
     "a1-grader-rewrite": GRADER_REWRITE,
     "a2-gradebook-rewrite": GRADEBOOK_REWRITE,

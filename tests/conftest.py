@@ -58,6 +58,13 @@ def stock_sample(variants: list, kind: str, module=None) -> list[int]:
     return sorted({round(i * (len(variants) - 1) / max(count - 1, 1)) for i in range(count)})
 
 
+def partial_sample(variants: list) -> list[int]:
+    """Indices of the known-wrong variants that earn partial credit and are autograded end to
+    end: the first and the last such variant (two submissions, to keep the suite fast)."""
+    partial = [i for i, v in enumerate(variants) if v.keeps]
+    return sorted({partial[0], partial[-1]}) if partial else []
+
+
 def grader_module(assignment: str):
     """(the sealed grader module, its checks {grade id: function})."""
     module = load_grader_module(ROOT / "grader_tests", assignment)
@@ -93,6 +100,10 @@ def calibration_submissions(course: Path, assignment: str) -> dict[str, str]:
         for index in stock_sample(variants, kind, module):
             nb = examples.filled(release_nb, source_nb, replace=variants[index].replace)
             texts[f"{prefix}-{index:02d}"] = nbformat.writes(nb)
+    wrong = getattr(module, "WRONG_ANSWERS", [])
+    for index in partial_sample(wrong):
+        nb = examples.filled(release_nb, source_nb, replace=wrong[index].replace)
+        texts[f"partial-{index:02d}"] = nbformat.writes(nb)
     for path in sorted((course / "examples" / assignment).glob("*.ipynb")):
         texts[f"example-{path.stem}"] = path.read_text(encoding="utf-8")
     return texts

@@ -23,11 +23,12 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell
 
-from attacks import MARKDOWN_INJECTION, SHADOW_FILES, attack_cells
+from attacks import FORGED_SCORE, MARKDOWN_INJECTION, SHADOW_FILES, attack_cells
 from conftest import ROOT, grader_module
 from vicourse import batch, examples, release, report
 from vicourse.calibration import defined_names
 from vicourse.course import copy_course, nbgrader, read_notebook, source_notebook
+from vicourse.grading_executor import NEUTRALISED
 from vicourse.sandbox import UID_BASE, UID_SLOTS, isolation
 
 NAME = "01_entropy_kl"
@@ -36,6 +37,9 @@ if not ISOLATION.sandboxed and not os.environ.get("CI"):
     pytest.skip(f"no sandbox on this machine: {ISOLATION.summary}", allow_module_level=True)
 
 CORRECT = ("z-correct-1", "z-correct-2")
+# correct but for one of the four true/false items of H1 (1 point), and forging a full score
+FORGER = "f-forged-score"
+ONE_TF_WRONG = {"tf_answers": "tf_answers = {1: True, 2: True, 3: False, 4: False}\n"}
 BASELINE = ("b-blank", "w-all-wrong")
 
 
@@ -131,6 +135,9 @@ def battle(tmp_path_factory):
                                                     MARKDOWN_INJECTION.format(marker=marker))
     submissions.update({"b-blank": release_nb, "w-all-wrong": all_wrong(release_nb, source_nb)})
     submissions.update({name: examples.filled(release_nb, source_nb) for name in CORRECT})
+    forger = examples.filled(release_nb, source_nb, replace=ONE_TF_WRONG)
+    forger.cells.insert(1, new_code_cell(FORGED_SCORE))
+    submissions[FORGER] = forger
     examples.submit(root, NAME, submissions)
     # links in a submitted folder, to the grader and the gradebook, for the kernel to read
     links = root / "submitted" / "a3-read-secrets" / NAME
@@ -157,6 +164,7 @@ def battle(tmp_path_factory):
         "root": root, "outcomes": outcomes, "left_behind": left_behind, "connections": listener.connections,
         "changed": sorted(p for p in before if before[p] != after.get(p)),
         "points": {s: sum(scores.get(s, {}).get(c) or 0 for c in auto) for s in submissions},
+        "scores": scores, "max_points": max_points,
         "full": sum(max_points[c] for c in auto), "names": sorted(submissions),
         "csv": report.write_report(root, NAME), "startup_files": planted, "marker": marker,
     }
@@ -171,6 +179,21 @@ def test_grading_was_sandboxed(battle):
                                                        checks=[])))
 def test_every_attack_earns_nothing(battle, attack):
     assert battle["points"][attack] == 0
+
+
+def test_a_kernel_cannot_award_itself_a_score(battle):
+    """Only the grading process writes a score into a test cell: one true/false item wrong
+    earns exactly 3/4 of H1, the forged execute_results count for nothing, and the
+    full-point cells keep their points (a forged 1.0 would lower the 2-point ones)."""
+    scores = battle["scores"][FORGER]
+    assert scores["test_tf_answers"] == battle["max_points"]["test_tf_answers"] * 3 / 4
+    assert battle["points"][FORGER] == battle["full"] - battle["max_points"]["test_tf_answers"] / 4
+    graded = read_notebook(battle["root"] / "autograded" / FORGER / NAME / f"{NAME}.ipynb")
+    h1 = next(c for c in graded.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_tf_answers")
+    forged = [o for o in h1.outputs if o.get("metadata", {}).get("vicourse") == NEUTRALISED]
+    assert forged and forged[0].data["text/plain"] == "1.0", "the forgery ran, and was kept only as display"
+    results = [o for o in h1.outputs if o.output_type == "execute_result"]
+    assert [o.data["text/plain"] for o in results] == [repr(0.75)]
 
 
 def test_correct_submissions_keep_full_marks_and_baselines_earn_nothing(battle):

@@ -6,13 +6,20 @@ them through stock autograde as well, which must agree."""
 
 import pytest
 
-from conftest import ASSIGNMENTS, VARIANT_KINDS, grader_module, read_notebook, ROOT, stock_sample
+from conftest import ASSIGNMENTS, VARIANT_KINDS, grader_module, partial_sample, read_notebook, ROOT, stock_sample
+from vicourse.calibration import agrees, expected_fractions, kept_fractions
 from vicourse.grading_executor import is_test_cell
 
 
 def lost(graded, submission):
     scores = graded.scores[submission]
     return {gid for gid in graded.autograded if scores.get(gid, 0) < graded.max_points[gid]}
+
+
+def kept(graded, submission) -> dict[str, float]:
+    """{grade id: fraction of its points earned} for the autograded cells not earned in full."""
+    scores = graded.scores[submission]
+    return {gid: (scores.get(gid) or 0) / graded.max_points[gid] for gid in lost(graded, submission)}
 
 
 def variants(kind):
@@ -49,7 +56,7 @@ def test_blank_release_earns_nothing(graded, assignment):
 @pytest.mark.parametrize("assignment, index, variant", variants("WRONG_ANSWERS"))
 def test_known_wrong_answer_loses_exactly_its_points(calibrated, assignment, index, variant):
     lost = calibrated(assignment)[variant.name]
-    assert set(lost) == set(variant.loses), lost
+    assert agrees(variant, lost), (kept_fractions(lost), expected_fractions(variant), lost)
 
 
 @pytest.mark.parametrize("assignment, index, variant", variants("CORRECT_ALTERNATIVES"))
@@ -66,4 +73,35 @@ def test_stock_autograde_agrees_on_a_sample_of_variants(graded, assignment):
         for index in stock_sample(variants, kind, module):
             name = f"{prefix}-{index:02d}"
             assert result.outcomes[name].status == "graded", result.outcomes[name].notes
-            assert lost(result, name) == set(variants[index].loses), (variants[index].name, result.outcomes[name].checks)
+            got, want = kept(result, name), expected_fractions(variants[index])
+            assert set(got) == set(want) and all(abs(got[g] - want[g]) < 1e-12 for g in want), (
+                variants[index].name, got, want, result.outcomes[name].checks)
+
+
+def partial_variants():
+    """The partial-credit variants that stock autograde grades (conftest.partial_sample)."""
+    params = []
+    for a in ASSIGNMENTS:
+        wrong = getattr(grader_module(a)[0], "WRONG_ANSWERS", [])
+        params += [pytest.param(a, i, wrong[i], id=f"{a}:{wrong[i].name}") for i in partial_sample(wrong)]
+    return params
+
+
+def test_every_multi_item_block_has_a_partial_credit_variant():
+    blocks = {(a, g) for a in ASSIGNMENTS for v in getattr(grader_module(a)[0], "WRONG_ANSWERS", [])
+              for g in v.keeps}
+    assert len(blocks) >= 8, sorted(blocks)
+
+
+@pytest.mark.parametrize("assignment, index, variant", partial_variants())
+def test_k_of_n_items_wrong_earns_exactly_that_share_through_stock_autograde(graded, assignment, index, variant):
+    """Partial credit goes through nbgrader's own mechanism: the test cell's first
+    execute_result, written by the grading process, read by stock autograde."""
+    result = graded(assignment)
+    name = f"partial-{index:02d}"
+    assert result.outcomes[name].status == "graded", result.outcomes[name].notes
+    scores = result.scores[name]
+    for gid, fraction in variant.keeps.items():
+        assert scores[gid] == result.max_points[gid] * fraction, (gid, scores[gid], result.max_points[gid])
+    got, want = kept(result, name), expected_fractions(variant)
+    assert set(got) == set(want) and all(abs(got[g] - want[g]) < 1e-12 for g in want), (got, want)

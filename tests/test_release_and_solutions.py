@@ -8,9 +8,9 @@ import pytest
 
 from conftest import ASSIGNMENTS, ROOT
 from vicourse import examples, shipped
-from vicourse.course import nbgrader, read_notebook, source_notebook
+from vicourse.course import copy_course, nbgrader, read_notebook, source_notebook
 from vicourse.release import MARKERS, release_problems
-from vicourse.solutions import student_safe
+from vicourse.solutions import build_solution, student_safe
 
 
 def cells_of(path):
@@ -80,6 +80,7 @@ def test_feedback_hides_the_hidden_tests(graded, course, assignment):
     html = (course / "feedback" / "wrong-00" / assignment / f"{assignment}.html").read_text(encoding="utf-8")
     assert "HIDDEN TESTS" not in html and "grader_tests" not in html
     assert "HiddenCheckFailed" in html, "the student sees the check's message"
+    assert "MARK SCHEME" not in html and "For graders" not in html, "rubrics are for graders only"
 
 
 def cpu_budget_seconds(assignment):
@@ -91,3 +92,18 @@ def cpu_budget_seconds(assignment):
 def test_notebook_runs_within_its_cpu_budget(solution, assignment):
     solution(assignment)
     assert solution.seconds[assignment] < cpu_budget_seconds(assignment)
+
+
+def test_building_the_solutions_again_gives_the_same_bytes(tmp_path):
+    """Execution timestamps, the kernel's chunking of printed text and object addresses
+    must not reach solutions/: a rebuild on a fresh clone leaves the tree clean."""
+    root = copy_course(ROOT, tmp_path, parts=("source",))
+    # the torch notebooks would add a minute of training each; benchmarks/torch_notebooks.py and a
+    # manual rebuild cover them
+    for assignment in [a for a in ASSIGNMENTS if cpu_budget_seconds(a) == 30]:
+        build_solution(root, assignment)
+        for suffix in (".ipynb", ".html"):
+            name = f"{assignment}/{assignment}{suffix}"
+            assert (root / "solutions" / name).read_bytes() == (ROOT / "solutions" / name).read_bytes(), (
+                f"solutions/{name} differs from a rebuild: run `make solutions`, and look for output that "
+                "changes from run to run")

@@ -38,7 +38,7 @@ def grade(root, assignment: str, workers: int, timeout: float, cell_timeout: int
 
 def calibrate(root, assignment: str) -> bool:
     """Print what each calibration variant loses; False if any differs from its grader module."""
-    from .calibration import grade_variants, variants_of
+    from .calibration import agrees, expected_fractions, grade_variants, kept_fractions, variants_of
     from .course import source_notebook
     from .grading_executor import load_grader_module
 
@@ -48,11 +48,14 @@ def calibrate(root, assignment: str) -> bool:
     results = grade_variants(source_notebook(root, assignment), root / "grader_tests", [v.replace for v in variants])
     good = True
     for variant, lost in zip(variants, results):
-        ok = set(lost) == set(variant.loses)
+        ok = agrees(variant, lost)
         good &= ok
-        print(f"{'ok ' if ok else 'BAD'} {variant.name}: loses {sorted(lost) or 'nothing'}")
-        for grade_id in sorted(set(lost) ^ set(variant.loses)):
-            print(f"      {grade_id}: {lost.get(grade_id, 'kept its points, but should lose them')}")
+        got, want = kept_fractions(lost), expected_fractions(variant)
+        shown = ", ".join(g if not f else f"{g} (keeps {f:.3g})" for g, f in sorted(got.items()))
+        print(f"{'ok ' if ok else 'BAD'} {variant.name}: loses {shown or 'nothing'}")
+        for grade_id in sorted(g for g in set(got) | set(want) if got.get(g, 1.0) != want.get(g, 1.0)):
+            print(f"      {grade_id}: {lost.get(grade_id, 'kept its points')}; expected to keep "
+                  f"{want.get(grade_id, 1.0):.3g}")
     return good
 
 

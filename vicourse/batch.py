@@ -24,7 +24,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -34,7 +33,7 @@ import nbformat
 
 from nbgrader.utils import determine_grade
 
-from .course import check_config, kernel_environment, open_gradebook, read_notebook
+from .course import check_config, kernel_environment, open_gradebook, read_notebook, run_module_command
 from .grading_executor import CHECK_FAILED, is_test_cell
 from .release import generate_releases
 from .repair import edited_locked_cells, load_submission, repair
@@ -108,7 +107,7 @@ def autograde_chunk(root: Path, assignment: str, chunk: str, outcomes: list[Outc
         (root / RESULTS / outcome.student / f"{assignment}.json").unlink(missing_ok=True)
     student = outcomes[0].student if len(outcomes) == 1 else "*"
     command = [
-        sys.executable, "-m", "nbgrader", "autograde", assignment, "--student", student, "--force",
+        *run_module_command("nbgrader"), "autograde", assignment, "--student", student, "--force",
         "--log-level=WARN", f"--CourseDirectory.submitted_directory={STAGED}/{chunk}",
         f"--ExecuteWithChecks.results_dir={root / RESULTS}", *extra,
     ]

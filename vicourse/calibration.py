@@ -43,7 +43,8 @@ from nbformat import NotebookNode
 from nbgrader.utils import is_grade, is_solution
 
 from .checking import local_student
-from .grading_executor import is_test_cell, load_checks, run_check
+from .course import run_module_command
+from .grading_executor import is_test_cell, load_checks, run_check_scored
 from .sandbox import run_sandboxed
 from .shipped import working_copy
 from .solutions import HIDDEN_BLOCK
@@ -154,19 +155,36 @@ class VariantGrader:
         finally:
             self._rerun(later_graded, {})
 
-    def _check_all(self, raised: set[str]) -> dict[str, str]:
-        lost = {}
+    def _check_all(self, raised: set[str]) -> dict:
+        """{grade id: why it scores zero} for lost cells, and {grade id: {"message": ..., "kept":
+        fraction}} for cells earning partial credit."""
+        lost: dict = {}
         for cell in self.cells:
             if not is_test_cell(cell):
                 continue
             grade_id = cell.metadata.nbgrader["grade_id"]
             check = self.checks.get(grade_id)
-            message = run_check(check, self.student) if check else None
-            if message is None and grade_id in raised:
-                message = "the test cell's own asserts raised"
+            message, kept = run_check_scored(check, self.student) if check else (None, 1.0)
+            if grade_id in raised:
+                message, kept = "the test cell's own asserts raised", 0.0
             if message is not None:
-                lost[grade_id] = message
+                lost[grade_id] = {"message": message, "kept": kept} if kept > 0 else message
         return lost
+
+
+def kept_fractions(lost: dict) -> dict[str, float]:
+    """{grade id: fraction of its points kept} for the cells a result says score less than full."""
+    return {g: (v["kept"] if isinstance(v, dict) else 0.0) for g, v in lost.items()}
+
+
+def expected_fractions(variant) -> dict[str, float]:
+    """What a variant's grader module says it keeps of the cells it does not keep whole."""
+    return {**{g: 0.0 for g in variant.loses}, **dict(variant.keeps)}
+
+
+def agrees(variant, lost: dict) -> bool:
+    got, want = kept_fractions(lost), expected_fractions(variant)
+    return set(got) == set(want) and all(abs(got[g] - want[g]) < 1e-12 for g in want)
 
 
 def variants_of(module) -> list:
@@ -194,7 +212,8 @@ def grade_variants(notebook: Path, graders_dir: Path, replaces: list[dict[str, s
         working_copy(notebook.parents[2], assignment, Path(files))
         private = Path(folder)
         (private / "job.json").write_text(json.dumps({"notebook": f"{INSIDE}/{notebook.name}", "replaces": replaces}))
-        result = run_sandboxed([sys.executable, "-m", "vicourse.calibration", str(private / "job.json")], private,
+        # the library bound above, not whichever copy the environment's (editable) install names
+        result = run_sandboxed([*run_module_command("vicourse.calibration"), str(private / "job.json")], private,
                                readonly, timeout, files=files)
         answer = private / "results.json"
         if result.returncode != 0 or not answer.exists():

@@ -183,6 +183,37 @@ def assert_within_se(estimate, truth: float, standard_error: float, what: str, z
         )
 
 
+# ---------------------------------------------------------------- partial credit
+
+
+class PartialCredit(AssertionError):
+    """Raised by a check that grades `items` independent items, `wrong` of them wrong.
+
+    The test cell earns (items - wrong) / items of its points: the grading process
+    (`ExecuteWithChecks`) writes that score as the cell's last output, where stock
+    nbgrader reads partial credit. The message says how many items are wrong, never which.
+    """
+
+    def __init__(self, wrong: int, items: int, what: str = "answers"):
+        if not 0 < wrong <= items:
+            raise ValueError(f"PartialCredit needs 0 < wrong <= items, got {wrong} of {items}")
+        self.wrong, self.items = wrong, items
+        super().__init__(f"{wrong} of the {items} {what} {'is' if wrong == 1 else 'are'} not right")
+
+    @property
+    def kept(self) -> float:
+        """The fraction of the cell's points earned."""
+        return (self.items - self.wrong) / self.items
+
+
+def grade_items(got: dict, key: dict, what: str = "answers") -> None:
+    """Each item of `key` earns its share: PartialCredit if any of `got` differs
+    (value or type, so that 1 does not pass for True)."""
+    wrong = sum(1 for k, v in key.items() if type(got.get(k)) is not type(v) or got.get(k) != v)
+    if wrong:
+        raise PartialCredit(wrong, len(key), what)
+
+
 # ---------------------------------------------------------------- calibration data
 
 
@@ -191,13 +222,16 @@ class Variant:
     """A submission made from the source solution by replacing answer cells.
 
     `replace` maps answer-cell grade ids to their new source.  `loses` names the
-    test cells (grade ids) that must score zero; every other autograded cell
-    must keep its points.  Correct alternatives lose nothing.
+    test cells (grade ids) that must score zero; `keeps` maps test cells that earn
+    partial credit to the fraction of their points they keep (e.g. 5/7 when two of
+    seven items are wrong); every other autograded cell must keep its points.
+    Correct alternatives lose nothing.
     """
 
     name: str
     replace: dict[str, str]
     loses: frozenset[str] = field(default_factory=frozenset)
+    keeps: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self):
         object.__setattr__(self, "loses", frozenset(self.loses))

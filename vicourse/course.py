@@ -77,9 +77,20 @@ def kernel_environment() -> dict:
     return env
 
 
+def run_module_command(module: str) -> list[str]:
+    """`python -m module`, importing this very course library first.
+
+    An editable install names one copy of the library; a second work tree of the
+    course (or a copy) must grade with its own, as must the sandboxed calibration."""
+    library_parent = str(Path(__file__).resolve().parent.parent)
+    start = (f"import runpy, sys; sys.path.insert(0, {library_parent!r}); "
+             f"runpy.run_module({module!r}, run_name='__main__', alter_sys=True)")
+    return [sys.executable, "-c", start]
+
+
 def nbgrader(root: Path, *args: str, timeout: float | None = None, quiet: bool = True) -> subprocess.CompletedProcess:
     """Run a stock nbgrader command in the course folder."""
-    command = [sys.executable, "-m", "nbgrader", *args]
+    command = [*run_module_command("nbgrader"), *args]
     if quiet:
         command.append("--log-level=WARN")
     return subprocess.run(

@@ -35,13 +35,16 @@ from nbgrader.preprocessors import Execute
 from nbgrader.utils import is_grade, is_solution
 from traitlets import Float, Int, Unicode
 
-from .checking import Student
+from .checking import PartialCredit, Student
 from .kernel_calls import KernelTransport, ensure_async_call
 from .sandbox import SandboxedKernelManager
 
 log = logging.getLogger("vicourse.grading")
 
 CHECK_FAILED = "HiddenCheckFailed"
+# A kernel's execute_result in a test cell is kept as display_data: nbgrader reads the first
+# execute_result of a test cell as its score, and only the grading process may write one.
+NEUTRALISED = "vicourse: execute_result from the kernel, not a score"
 # Output types kept from a student's kernel. HTML, JavaScript and SVG can carry scripts that
 # would run in a TA's browser (formgrader, feedback); everything else renders as text or pixels.
 SAFE_MIME_TYPES = ("text/plain", "image/png", "image/jpeg", "image/gif", "text/latex", "application/json")
@@ -103,6 +106,25 @@ def error_output(ename: str, message: str) -> NotebookNode:
     return NotebookNode(output_type="error", ename=ename, evalue=message, traceback=[f"{ename}: {message}"])
 
 
+def neutralise_results(cell) -> None:
+    """Turn every execute_result of a test cell into display_data: what the student's kernel
+    printed stays visible, but stock nbgrader can no longer read it as the cell's score."""
+    for i, output in enumerate(cell.get("outputs", [])):
+        if output.get("output_type") == "execute_result":
+            cell.outputs[i] = NotebookNode(output_type="display_data", data=output.get("data", {}),
+                                           metadata={"vicourse": NEUTRALISED})
+
+
+def score_outputs(points: float, kept: float, message: str) -> list[NotebookNode]:
+    """The outputs that give a test cell `kept` of its `points` under stock nbgrader's
+    partial credit (the first execute_result of a test cell, a number of points)."""
+    score = float(points) * kept
+    return [NotebookNode(output_type="stream", name="stdout",
+                         text=f"Hidden check: {message}; this cell earns {score:g} of its {float(points):g} points.\n"),
+            NotebookNode(output_type="execute_result", execution_count=None, metadata={},
+                         data={"text/plain": repr(score)})]
+
+
 class ExecuteWithChecks(Execute):
     graders_dir = Unicode("", help="Folder holding test_<notebook>.py hidden grader modules").tag(config=True)
     release_dir = Unicode("", help="The course's release folder: a kernel's working folder starts as a copy of "
@@ -145,6 +167,10 @@ class ExecuteWithChecks(Execute):
             nb, resources = super().preprocess(nb, resources, km)
         finally:
             self._write_record(resources)
+        if not self._record["finished"]:  # the checks did not run: still, no kernel-made score
+            for cell in nb.cells:
+                if is_test_cell(cell):
+                    neutralise_results(cell)
         for cell in nb.cells:
             if cell.cell_type == "markdown":
                 cell.source = harmless_markdown(cell.source)
@@ -293,30 +319,43 @@ class ExecuteWithChecks(Execute):
         for cell in self.nb.cells:
             if not is_test_cell(cell):
                 continue
+            neutralise_results(cell)  # the checks below run after every cell: nothing is added later
             grade_id = cell.metadata.nbgrader["grade_id"]
             check = self._checks.get(grade_id)
             if check is None:
                 log.warning("no hidden check for %s", grade_id)
                 self._record["checks"][grade_id] = "no hidden check"
                 continue
-            message = run_check(check, student)
+            message, kept = run_check_scored(check, student)
             self._record["checks"][grade_id] = message
-            if message is not None:
+            if message is not None and kept > 0:
+                # last, so that an error or stderr output before it still scores zero
+                cell.outputs.extend(score_outputs(cell.metadata.nbgrader["points"], kept, message))
+                log.info("%s: %s (keeps %.4g)", grade_id, message, kept)
+            elif message is not None:
                 cell.outputs.insert(0, error_output(CHECK_FAILED, message))
                 log.info("%s: %s", grade_id, message)
         self._record["finished"] = True
 
 
-def run_check(check, student: Student) -> str | None:
-    """None if the check passes, otherwise the message for the student."""
+def run_check_scored(check, student: Student) -> tuple[str | None, float]:
+    """(None, 1.0) if the check passes; otherwise the message for the student and the
+    fraction of the points kept (0.0 unless the check raised PartialCredit)."""
     try:
         check(student)
+    except PartialCredit as exc:
+        return str(exc), exc.kept
     except AssertionError as exc:
-        return str(exc) or "the hidden check failed"
+        return str(exc) or "the hidden check failed", 0.0
     except Exception:  # noqa: BLE001 - a broken check must not stop the batch
         log.exception("hidden check %s crashed", check.__name__)
-        return "the hidden check could not run on this submission; ask your instructor"
-    return None
+        return "the hidden check could not run on this submission; ask your instructor", 0.0
+    return None, 1.0
+
+
+def run_check(check, student: Student) -> str | None:
+    """None if the check passes, otherwise the message for the student."""
+    return run_check_scored(check, student)[0]
 
 
 @contextlib.contextmanager

@@ -9,8 +9,9 @@ from nbgrader.utils import is_grade, is_solution
 
 from . import shipped
 from .course import assignments, check_config, nbgrader, read_notebook, source_notebook
+from .solutions import mark_scheme, without_mark_scheme
 
-MARKERS = re.compile(r"BEGIN SOLUTION|END SOLUTION|BEGIN HIDDEN TESTS|END HIDDEN TESTS")
+MARKERS = re.compile(r"BEGIN SOLUTION|END SOLUTION|BEGIN HIDDEN TESTS|END HIDDEN TESTS|BEGIN MARK SCHEME|END MARK SCHEME")
 SOLUTION_REGION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
 
 
@@ -67,9 +68,15 @@ def release_problems(root: Path, name: str, release_path: Path | None = None) ->
     if ids != source_ids:
         problems.append("the release's cells do not match the source's: regenerate it")
     for src_cell, rel_cell in zip(source.cells, release.cells):
-        if not is_solution(src_cell) and MARKERS.sub("", src_cell.source) != src_cell.source:
+        rubric = mark_scheme(src_cell.source)
+        if rubric:
+            leaked = [line.strip() for line in rubric.splitlines() if len(line.strip()) >= 12
+                      and line.strip() in rel_cell.source]
+            if leaked:
+                problems.append(f"rubric lines in the release: {leaked[:2]}")
+        if not is_solution(src_cell) and MARKERS.sub("", src_cell.source) != src_cell.source and not rubric:
             continue  # test cells lose their hidden block
-        if not is_solution(src_cell) and src_cell.source != rel_cell.source:
+        if not is_solution(src_cell) and without_mark_scheme(src_cell.source) != rel_cell.source:
             problems.append(f"cell {src_cell.metadata.get('nbgrader', {}).get('grade_id') or '(plain)'} "
                             "differs from the source: regenerate the release")
             break

@@ -21,13 +21,47 @@ from .shipped import working_copy
 
 HIDDEN_BLOCK = re.compile(r"\n?[ \t]*### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS[ \t]*", re.S)
 MARKER_LINE = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n?", re.M)
+# A written question's rubric, at the end of its (locked) question cell: stock nbgrader's
+# ClearMarkScheme removes it from the release, and autograde restores it for formgrader.
+MARK_SCHEME_BEGIN = "=== BEGIN MARK SCHEME ==="
+MARK_SCHEME_END = "=== END MARK SCHEME ==="
+MARK_SCHEME = re.compile(re.escape(MARK_SCHEME_BEGIN) + r"\n?(.*?)\n?" + re.escape(MARK_SCHEME_END), re.S)
+
+
+def mark_scheme(source: str) -> str | None:
+    """The rubric in a cell's source, or None."""
+    found = MARK_SCHEME.search(source)
+    return found.group(1).strip() if found else None
+
+
+def without_mark_scheme(source: str) -> str:
+    """A cell's source as stock nbgrader releases it: the rubric region gone."""
+    return "\n".join(line for line in _strip_lines(source.split("\n")))
+
+
+def _strip_lines(lines):
+    inside = False
+    for line in lines:
+        if MARK_SCHEME_BEGIN.strip("= ") in line:
+            inside = True
+        elif MARK_SCHEME_END.strip("= ") in line:
+            inside = False
+        elif not inside:
+            yield line
+
+
+def _rubric_for_graders(match) -> str:
+    body = "\n".join(f"> {line}" if line else ">" for line in match.group(1).strip().splitlines())
+    return f"> **For graders.**\n>\n{body}"
 
 
 def student_safe(source_nb):
-    """The source notebook without hidden tests, solution markers or nbgrader metadata."""
+    """The source notebook without hidden tests, solution markers or nbgrader metadata;
+    each rubric shown as a quoted block for graders."""
     nb = copy.deepcopy(source_nb)
     for cell in nb.cells:
         cell.source = MARKER_LINE.sub("", HIDDEN_BLOCK.sub("", cell.source)).rstrip()
+        cell.source = MARK_SCHEME.sub(_rubric_for_graders, cell.source)
         cell.metadata.pop("nbgrader", None)
         cell.metadata.pop("editable", None)
         cell.metadata.pop("deletable", None)
@@ -35,6 +69,20 @@ def student_safe(source_nb):
             cell.outputs = []
             cell.execution_count = None
     return nb
+
+
+def merged_streams(outputs: list) -> list:
+    """Consecutive stream outputs of one name joined into one: how the kernel split its
+    printing into messages depends on timing, and must not show in the file."""
+    merged = []
+    for output in outputs:
+        last = merged[-1] if merged else None
+        if (output.output_type == "stream" and last is not None and last.output_type == "stream"
+                and last.name == output.name):
+            last.text += output.text
+        else:
+            merged.append(output)
+    return merged
 
 
 def build_solution(root: Path, name: str, timeout: int = 600) -> float:
@@ -53,14 +101,18 @@ def build_solution(root: Path, name: str, timeout: int = 600) -> float:
     os.environ["TQDM_DISABLE"] = "1"
     started = time.perf_counter()
     try:
-        # run where a student would: the assignment's files and the course modules it imports
+        # run where a student would: the assignment's files and the course modules it imports;
+        # no per-cell timestamps, so that building twice gives the same bytes
         with tempfile.TemporaryDirectory(prefix=f"vicourse-solution-{name}-") as folder:
             working_copy(root, name, Path(folder))
-            ExecutePreprocessor(timeout=timeout).preprocess(nb, {"metadata": {"path": folder}})
+            ExecutePreprocessor(timeout=timeout, record_timing=False).preprocess(nb, {"metadata": {"path": folder}})
     finally:
         os.environ.clear()
         os.environ.update(saved)
     seconds = time.perf_counter() - started
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = merged_streams(cell.outputs)
     nbformat.write(nb, str(out_dir / f"{name}.ipynb"))
     html, _ = HTMLExporter().from_notebook_node(nb)
     (out_dir / f"{name}.html").write_text(html, encoding="utf-8")

@@ -1,0 +1,119 @@
+"""The conventions every assignment in source/ keeps (README, Instructor):
+
+* each manually graded answer cell comes right after its question, a locked cell whose
+  source ends with the rubric between `=== BEGIN MARK SCHEME ===` and
+  `=== END MARK SCHEME ===`, headed `**Mark scheme (N points).**` with the cell's points;
+* the rubric is absent from the release and from the feedback, present in the solutions
+  and, after stock autograde, in the graded notebook that formgrader shows;
+* the first cell is titled `# Assignment NN: ...` and states
+  `**Points: T** (A autograded, W written and graded by hand).`, and every
+  `## Part X: ... (N points)` heading states the points of the cells under it.
+"""
+
+import re
+
+import pytest
+
+from conftest import ASSIGNMENTS, ROOT
+from vicourse.course import read_notebook, source_notebook
+from vicourse.solutions import mark_scheme
+
+POINTS_LINE = re.compile(r"^\*\*Points: (\d+(?:\.\d+)?)\*\* \((\d+(?:\.\d+)?) autograded, (\d+(?:\.\d+)?) written "
+                         r"and graded by hand\)\.$", re.M)
+PART = re.compile(r"^## Part (\w+)\b.*$", re.M)
+POINTS = re.compile(r"\((\d+(?:\.\d+)?) points?\)\s*$")
+RUBRIC_HEAD = re.compile(r"^\*\*Mark scheme \((\d+(?:\.\d+)?) points?\)\.\*\*")
+
+
+def meta(cell) -> dict:
+    return cell.metadata.get("nbgrader", {})
+
+
+def is_written_answer(cell) -> bool:
+    return cell.cell_type == "markdown" and bool(meta(cell).get("grade")) and bool(meta(cell).get("solution"))
+
+
+def written_answers(nb):
+    """(question cell, answer cell) for every manually graded answer cell."""
+    return [(nb.cells[i - 1], cell) for i, cell in enumerate(nb.cells) if is_written_answer(cell)]
+
+
+def rubric_lines(rubric: str) -> list[str]:
+    return [line.strip() for line in rubric.splitlines() if len(line.strip()) >= 12]
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_every_written_answer_has_a_rubric_in_its_locked_question(assignment):
+    nb = read_notebook(source_notebook(ROOT, assignment))
+    pairs = written_answers(nb)
+    for question, answer in pairs:
+        gid = meta(answer)["grade_id"]
+        rubric = mark_scheme(question.source)
+        assert rubric, f"{gid}: the cell before it must end with its mark scheme"
+        assert meta(question).get("locked") and meta(question).get("grade_id"), (
+            f"{gid}: its question cell must be a locked (read-only) nbgrader cell, so that autograde restores "
+            "the rubric for formgrader")
+        head = RUBRIC_HEAD.match(rubric)
+        assert head, f"{gid}: the mark scheme starts with **Mark scheme (N points).**"
+        assert float(head.group(1)) == float(meta(answer)["points"]), f"{gid}: rubric and cell disagree on points"
+        assert len(rubric_lines(rubric)) >= 3, f"{gid}: what earns each point, and the common wrong answers"
+    others = [c for c in nb.cells if mark_scheme(c.source) and c not in [q for q, _ in pairs]]
+    assert not others, "a mark scheme belongs to the question of a written answer"
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_rubrics_are_absent_from_the_release_and_present_in_the_solutions(assignment):
+    source = read_notebook(source_notebook(ROOT, assignment))
+    release_text = "\n".join(c.source for c in read_notebook(ROOT / "release" / assignment / f"{assignment}.ipynb").cells)
+    solution = read_notebook(ROOT / "solutions" / assignment / f"{assignment}.ipynb")
+    solution_text = "\n".join(c.source for c in solution.cells)
+    html = (ROOT / "solutions" / assignment / f"{assignment}.html").read_text(encoding="utf-8")
+    assert "MARK SCHEME" not in release_text
+    for question, answer in written_answers(source):
+        lines = rubric_lines(mark_scheme(question.source))
+        assert not [line for line in lines if line in release_text], meta(answer)["grade_id"]
+        assert all(line in solution_text for line in [f"> {line}" for line in lines]), meta(answer)["grade_id"]
+    assert html.count("For graders.") == len(written_answers(source))
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_header_states_the_points_of_the_cells(assignment):
+    nb = read_notebook(source_notebook(ROOT, assignment))
+    head = nb.cells[0].source
+    number = assignment.split("_")[0]
+    assert re.match(rf"# Assignment {number}: \S", head), f"the title is '# Assignment {number}: ...'"
+    found = POINTS_LINE.search(head)
+    assert found, "the first cell states **Points: T** (A autograded, W written and graded by hand)."
+    graded = [c for c in nb.cells if meta(c).get("grade")]
+    written = sum(meta(c)["points"] for c in graded if meta(c).get("solution"))
+    total = sum(meta(c)["points"] for c in graded)
+    assert [float(g) for g in found.groups()] == [total, total - written, written]
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_part_headings_state_the_points_of_their_cells(assignment):
+    nb = read_notebook(source_notebook(ROOT, assignment))
+    stated, counted, part = {}, {}, None
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            for heading in PART.finditer(cell.source):
+                part = heading.group(1)
+                points = POINTS.search(heading.group(0))
+                assert points, f"Part {part}: its heading ends with '(N points)'"
+                stated[part], counted[part] = float(points.group(1)), 0.0
+        if meta(cell).get("grade"):
+            assert part is not None, "every graded cell sits under a '## Part' heading"
+            counted[part] += meta(cell)["points"]
+    assert stated and stated == counted
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS[:1])
+def test_stock_autograde_shows_the_rubrics_to_graders(graded, course, assignment):
+    """formgrader renders the autograded notebook: stock OverwriteCells puts the locked
+    question cell back as it is in the gradebook, rubric included."""
+    graded(assignment)
+    nb = read_notebook(course / "autograded" / "solution" / assignment / f"{assignment}.ipynb")
+    source = read_notebook(source_notebook(ROOT, assignment))
+    rubrics = [mark_scheme(q.source) for q, _ in written_answers(source)]
+    shown = [mark_scheme(c.source) for c in nb.cells if mark_scheme(c.source)]
+    assert shown == rubrics
