@@ -152,6 +152,10 @@ class ExecuteWithChecks(Execute):
             kwargs["cwd"] = str(Path(self.release_dir) / assignment)
         return await super().async_start_new_kernel(**kwargs)
 
+    # nbclient's synchronous wrapper, which `preprocess` uses, is bound to the base class's
+    # coroutine: without this line the override above never runs under nbgrader.
+    start_new_kernel = run_sync(async_start_new_kernel)
+
     def create_kernel_manager(self):
         # Every kernel that runs a submission starts in the sandbox, whatever kernel the
         # notebook's metadata names (vicourse/sandbox.py).
