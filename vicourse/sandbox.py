@@ -254,6 +254,9 @@ class SandboxCommand:
             "PATH": f"{os.path.dirname(sys.executable)}:/usr/local/bin:/usr/bin:/bin",
             "HOME": HOME, "TMPDIR": "/tmp", "LANG": "C.UTF-8", "MPLCONFIGDIR": MPLCONFIGDIR,
             "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1",
+            # one math thread unless the grader says otherwise: kernels graded side by side must not
+            # oversubscribe the cores, where OpenMP's spinning threads slow a torch kernel many times over
+            "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
         }
         env.update({name: outer[name] for name in PASSED_ON if name in outer})
         return env
