@@ -402,23 +402,25 @@ def test_fit_exclusive(nb):
 
 
 def test_tf_answers(nb):
-    """Part H1: the four true/false items (seed 003, Problem 1)."""
+    """Part H1: four true/false items on properties of KL (finiteness, symmetry, additivity,
+    Gibbs' inequality), each worth a quarter."""
     got = nb.value("tf_answers")
     if not isinstance(got, dict) or {str(k) for k in got} != {"1", "2", "3", "4"}:
         raise AssertionError("tf_answers must be a dict with keys 1, 2, 3, 4")
     if not all(isinstance(v, bool) for v in got.values()):
         raise AssertionError("each entry of tf_answers must be True or False")
     got = {str(k): v for k, v in got.items()}
-    grade_items(got, {"1": False, "2": True, "3": False, "4": False}, "true/false answers")
+    grade_items(got, {"1": True, "2": False, "3": True, "4": False}, "true/false answers")
 
 
 def test_mc_answers(nb):
-    """Part H2: the three multiple-choice items (seed 004, 1B, and the asymmetric mixture of Part G)."""
+    """Part H2: three multiple-choice items on the symmetric mixture of seed 004, 1B (with the
+    central local minimum of the errata), each worth a third."""
     got = nb.value("mc_answers")
     if not isinstance(got, dict) or set(got) != {"a", "b", "c"}:
         raise AssertionError('mc_answers must be a dict with keys "a", "b", "c"')
     got = {k: str(v).strip().upper() for k, v in got.items()}
-    grade_items(got, {"a": "C", "b": "A", "c": "B"}, "multiple-choice answers")
+    grade_items(got, {"a": "C", "b": "B", "c": "B"}, "multiple-choice answers")
 
 
 # ---------------------------------------------------------------------------- calibration
@@ -664,16 +666,16 @@ WRONG_ANSWERS = [
     return res.x[0], np.exp(res.x[1]), res.fun
 """}, loses={"test_fit_exclusive"}),
     # Part H
-    Variant("true/false: item 1 as True (KL(q||p) covers all modes)", {"tf_answers":
-        "tf_answers = {1: True, 2: True, 3: False, 4: False}\n"}, keeps={"test_tf_answers": 3 / 4}),
-    Variant("true/false: item 4 as True (large beta correlates latents)", {"tf_answers":
-        "tf_answers = {1: False, 2: True, 3: False, 4: True}\n"}, keeps={"test_tf_answers": 3 / 4}),
+    Variant("true/false: item 2 as True (equal KLs both ways mean equal distributions)", {"tf_answers":
+        "tf_answers = {1: True, 2: True, 3: True, 4: False}\n"}, keeps={"test_tf_answers": 3 / 4}),
+    Variant("true/false: items 1 and 4 flipped (cross-entropy below entropy)", {"tf_answers":
+        "tf_answers = {1: False, 2: False, 3: True, 4: True}\n"}, keeps={"test_tf_answers": 2 / 4}),
     Variant("true/false: strings instead of booleans", {"tf_answers":
-        "tf_answers = {1: 'False', 2: 'True', 3: 'False', 4: 'False'}\n"}, loses={"test_tf_answers"}),
-    Variant("multiple choice: the handout's answer to (a), no global minimum", {"mc_answers":
-        'mc_answers = {"a": "B", "b": "A", "c": "B"}\n'}, keeps={"test_mc_answers": 2 / 3}),
-    Variant("multiple choice: forward KL sticking to one mode", {"mc_answers":
-        'mc_answers = {"a": "C", "b": "B", "c": "B"}\n'}, keeps={"test_mc_answers": 2 / 3}),
+        "tf_answers = {1: 'True', 2: 'False', 3: 'True', 4: 'False'}\n"}, loses={"test_tf_answers"}),
+    Variant("multiple choice: the two modes but not the central minimum", {"mc_answers":
+        'mc_answers = {"a": "B", "b": "B", "c": "B"}\n'}, keeps={"test_mc_answers": 2 / 3}),
+    Variant("multiple choice: inclusive variance of one component, optimiser leaves the centre", {"mc_answers":
+        'mc_answers = {"a": "C", "b": "A", "c": "A"}\n'}, keeps={"test_mc_answers": 1 / 3}),
 ]
 
 CORRECT_ALTERNATIVES = [
@@ -818,7 +820,7 @@ CORRECT_ALTERNATIVES = [
     return res.x[0], res.x[1], res.fun
 """}),
     Variant("answers as numpy booleans and lower-case letters", {
-        "tf_answers": "tf_answers = {1: np.False_, 2: np.True_, 3: np.False_, 4: np.False_}\n",
-        "mc_answers": 'mc_answers = {"a": "c", "b": "a", "c": " b"}\n',
+        "tf_answers": "tf_answers = {1: np.True_, 2: np.False_, 3: np.True_, 4: np.False_}\n",
+        "mc_answers": 'mc_answers = {"a": "c", "b": "b", "c": " b"}\n',
     }),
 ]

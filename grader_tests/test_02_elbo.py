@@ -156,23 +156,23 @@ def test_iwae_bound(nb):
         assert_close(nb.iwae_bound(log_w), _ref_iwae(log_w), f"IWAE estimates for {what}", rtol=1e-5, atol=1e-5)
 
 
-def test_kl_normal_std(nb):
+def test_kl_to_prior(nb):
     """Part D.1: closed-form KL(N(mu, diag exp(logvar)) || N(0, I)) summed over the last axis, numpy and torch inputs."""
-    assert_close(nb.kl_normal_std(MU_KL, LV_KL), _ref_kl(MU_KL, LV_KL), "KL on the example", rtol=1e-5, atol=1e-5)
+    assert_close(nb.kl_to_prior(MU_KL, LV_KL), _ref_kl(MU_KL, LV_KL), "KL on the example", rtol=1e-5, atol=1e-5)
     rng = np.random.default_rng(20205)
     mu, lv = rng.normal(0.0, 1.5, (8, 4)), rng.uniform(-5.0, 2.0, (8, 4))
-    assert_close(nb.kl_normal_std(mu, lv), _ref_kl(mu, lv),
+    assert_close(nb.kl_to_prior(mu, lv), _ref_kl(mu, lv),
                  "KL for an unseen batch of shape (8, 4) (logvar is log sigma^2; sum over the last axis)",
                  rtol=1e-5, atol=1e-5)
     mu, lv = rng.normal(0.0, 1.0, 6), rng.uniform(-3.0, 1.0, 6)
-    assert_close(nb.kl_normal_std(mu, lv), _ref_kl(mu, lv), "KL for a single 1-D input of shape (6,) (a scalar)",
+    assert_close(nb.kl_to_prior(mu, lv), _ref_kl(mu, lv), "KL for a single 1-D input of shape (6,) (a scalar)",
                  rtol=1e-5, atol=1e-5)
     mu, lv = rng.normal(0.0, 1.0, (2, 3, 5)), rng.uniform(-3.0, 1.0, (2, 3, 5))
-    assert_close(nb.kl_normal_std(mu, lv), _ref_kl(mu, lv), "KL for an input of shape (2, 3, 5) (result shape (2, 3))",
+    assert_close(nb.kl_to_prior(mu, lv), _ref_kl(mu, lv), "KL for an input of shape (2, 3, 5) (result shape (2, 3))",
                  rtol=1e-5, atol=1e-5)
     mu, lv = rng.normal(0.0, 1.0, (8, 4)), rng.uniform(-4.0, 2.0, (8, 4))
     mu32, lv32 = mu.astype(np.float32).astype(float), lv.astype(np.float32).astype(float)
-    assert_close(nb.kl_normal_std(TorchTensor(mu32), TorchTensor(lv32)), _ref_kl(mu32, lv32),
+    assert_close(nb.kl_to_prior(TorchTensor(mu32), TorchTensor(lv32)), _ref_kl(mu32, lv32),
                  "KL for float32 torch tensors of shape (8, 4)", rtol=1e-5, atol=1e-5)
 
 
@@ -209,7 +209,7 @@ _SIGS = {
              '"""Return the ELBO E_q[log p(x_i, z) - log q(z | x_i)] for each row of q, shape (n,)."""'),
     "iwae_bound": ('def iwae_bound(log_w):',
                    '"""Return log(mean_j exp(log_w[i, j])) for each row i of the (n, k) array log_w, shape (n,)."""'),
-    "kl_normal_std": ('def kl_normal_std(mu, logvar):',
+    "kl_to_prior": ('def kl_to_prior(mu, logvar):',
                       '"""Return KL(N(mu, diag(exp(logvar))) || N(0, I)) summed over the last axis."""'),
 }
 
@@ -302,41 +302,41 @@ WRONG_ANSWERS = [
     log_w = np.asarray(log_w, dtype=float)
     return logsumexp(log_w, axis=0) - np.log(log_w.shape[0])
 """, {"test_iwae_bound"}),
-    _v("KL reading logvar as log sigma (exp(2 logvar) as the variance)", "kl_normal_std", """
+    _v("KL reading logvar as log sigma (exp(2 logvar) as the variance)", "kl_to_prior", """
     mu, logvar = np.asarray(mu, dtype=float), np.asarray(logvar, dtype=float)
     return 0.5 * np.sum(np.exp(2 * logvar) + mu**2 - 1.0 - 2 * logvar, axis=-1)
-""", {"test_kl_normal_std"}),
-    _v("KL using exp(0.5 logvar) (sigma) where the variance belongs", "kl_normal_std", """
+""", {"test_kl_to_prior"}),
+    _v("KL using exp(0.5 logvar) (sigma) where the variance belongs", "kl_to_prior", """
     mu, logvar = np.asarray(mu, dtype=float), np.asarray(logvar, dtype=float)
     return 0.5 * np.sum(np.exp(0.5 * logvar) + mu**2 - 1.0 - logvar, axis=-1)
-""", {"test_kl_normal_std"}),
-    _v("KL with 0.5 logvar in the log term", "kl_normal_std", """
+""", {"test_kl_to_prior"}),
+    _v("KL with 0.5 logvar in the log term", "kl_to_prior", """
     mu, logvar = np.asarray(mu, dtype=float), np.asarray(logvar, dtype=float)
     return 0.5 * np.sum(np.exp(logvar) + mu**2 - 1.0 - 0.5 * logvar, axis=-1)
-""", {"test_kl_normal_std"}),
-    _v("KL averaged instead of summed over the last axis", "kl_normal_std", """
+""", {"test_kl_to_prior"}),
+    _v("KL averaged instead of summed over the last axis", "kl_to_prior", """
     mu, logvar = np.asarray(mu, dtype=float), np.asarray(logvar, dtype=float)
     return 0.5 * np.mean(np.exp(logvar) + mu**2 - 1.0 - logvar, axis=-1)
-""", {"test_kl_normal_std"}),
-    _v("KL summed over all axes", "kl_normal_std", """
+""", {"test_kl_to_prior"}),
+    _v("KL summed over all axes", "kl_to_prior", """
     mu, logvar = np.asarray(mu, dtype=float), np.asarray(logvar, dtype=float)
     return 0.5 * np.sum(np.exp(logvar) + mu**2 - 1.0 - logvar)
-""", {"test_kl_normal_std"}),
-    _v("KL missing the -1", "kl_normal_std", """
+""", {"test_kl_to_prior"}),
+    _v("KL missing the -1", "kl_to_prior", """
     mu, logvar = np.asarray(mu, dtype=float), np.asarray(logvar, dtype=float)
     return 0.5 * np.sum(np.exp(logvar) + mu**2 - logvar, axis=-1)
-""", {"test_kl_normal_std"}),
-    _v("KL with the log-variance's sign flipped", "kl_normal_std", """
+""", {"test_kl_to_prior"}),
+    _v("KL with the log-variance's sign flipped", "kl_to_prior", """
     mu, logvar = np.asarray(mu, dtype=float), np.asarray(logvar, dtype=float)
     return 0.5 * np.sum(np.exp(logvar) + mu**2 - 1.0 + logvar, axis=-1)
-""", {"test_kl_normal_std"}),
-    _v("KL in the wrong direction, KL(N(0, I) || q)", "kl_normal_std", """
+""", {"test_kl_to_prior"}),
+    _v("KL in the wrong direction, KL(N(0, I) || q)", "kl_to_prior", """
     mu, logvar = np.asarray(mu, dtype=float), np.asarray(logvar, dtype=float)
     return 0.5 * np.sum(np.exp(-logvar) * (1.0 + mu**2) - 1.0 + logvar, axis=-1)
-""", {"test_kl_normal_std"}),
-    _v("KL for numpy only (fails on torch tensors)", "kl_normal_std", """
+""", {"test_kl_to_prior"}),
+    _v("KL for numpy only (fails on torch tensors)", "kl_to_prior", """
     return 0.5 * np.sum(np.exp(logvar) + np.square(mu) - 1.0 - logvar, axis=-1)
-""", {"test_kl_normal_std"}),
+""", {"test_kl_to_prior"}),
     Variant("ELBO claims as the handouts state them", {"elbo_claims": (
         "elbo_claims = {1: True, 2: True, 3: True, 4: True, 5: True, 6: True, 7: True}\n")},
         keeps={"test_elbo_claims": 2 / 7}),
@@ -398,7 +398,7 @@ CORRECT_ALTERNATIVES = [
                 out.append(top + math.log(sum(math.exp(v - top) for v in row) / len(row)))
             return out
         """),
-        "kl_normal_std": _cell("kl_normal_std", """
+        "kl_to_prior": _cell("kl_to_prior", """
             import math
             if isinstance(mu, torch.Tensor):
                 return 0.5 * (logvar.exp() + mu * mu - 1 - logvar).sum(-1)
@@ -431,7 +431,7 @@ CORRECT_ALTERNATIVES = [
             log_w = torch.as_tensor(np.asarray(log_w, dtype=float))
             return torch.logsumexp(log_w, dim=-1) - math.log(log_w.shape[-1])
         """),
-        "kl_normal_std": _cell("kl_normal_std", """
+        "kl_to_prior": _cell("kl_to_prior", """
             mu, logvar = torch.as_tensor(mu), torch.as_tensor(logvar)
             q = torch.distributions.Normal(mu, torch.exp(0.5 * logvar))
             p = torch.distributions.Normal(torch.zeros_like(mu), torch.ones_like(mu))
@@ -464,7 +464,7 @@ CORRECT_ALTERNATIVES = [
             log_w = np.asarray(log_w, dtype=np.float32)
             return logsumexp(log_w, axis=-1, b=np.float32(1.0 / log_w.shape[-1])).astype(np.float32)
         """),
-        "kl_normal_std": _cell("kl_normal_std", """
+        "kl_to_prior": _cell("kl_to_prior", """
             if hasattr(mu, "exp"):
                 return 0.5 * (logvar.exp() + mu.pow(2) - 1 - logvar).sum(dim=-1)
             mu, logvar = np.asarray(mu, np.float32), np.asarray(logvar, np.float32)
@@ -482,7 +482,7 @@ CORRECT_ALTERNATIVES = [
             log_w = np.asarray(log_w, dtype=float)
             return np.logaddexp.reduce(log_w, axis=-1) - np.log(log_w.shape[-1])
         """),
-        "kl_normal_std": _cell("kl_normal_std", """
+        "kl_to_prior": _cell("kl_to_prior", """
             lib = torch if isinstance(mu, torch.Tensor) else np
             sigma = lib.exp(0.5 * logvar)
             return (lib.log(1.0 / sigma) + (sigma**2 + mu**2) / 2 - 0.5).sum(-1)

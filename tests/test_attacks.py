@@ -39,7 +39,7 @@ if not ISOLATION.sandboxed and not os.environ.get("CI"):
 CORRECT = ("z-correct-1", "z-correct-2")
 # correct but for one of the four true/false items of H1 (1 point), and forging a full score
 FORGER = "f-forged-score"
-ONE_TF_WRONG = {"tf_answers": "tf_answers = {1: True, 2: True, 3: False, 4: False}\n"}
+ONE_TF_WRONG = {"tf_answers": "tf_answers = {1: True, 2: True, 3: True, 4: False}\n"}
 BASELINE = ("b-blank", "w-all-wrong")
 
 

@@ -202,3 +202,37 @@ def test_grader_mixture_references_against_quadrature(grader, nb):
         assert grader._ref_kl_q_p(mu, sigma) == pytest.approx(exc, rel=1e-8, abs=1e-10)
         assert nb.kl_p_q(mu, sigma) == pytest.approx(inc, rel=1e-8, abs=1e-10)
         assert nb.kl_q_p(mu, sigma) == pytest.approx(exc, rel=1e-8, abs=1e-10)
+
+
+def test_the_keyed_true_false_facts_of_h1():
+    """H1's key, checked numerically: a swapped pair has equal KL both ways (item 2 is false),
+    KL adds over independent pairs (item 3 is true), and H(p, q) >= H(p) always (item 4 is false)."""
+    from scipy.special import rel_entr
+
+    kl = lambda p, q: float(np.sum(rel_entr(p, q)))
+    p, q = np.array([0.2, 0.8]), np.array([0.8, 0.2])
+    assert np.isclose(kl(p, q), kl(q, p)) and not np.allclose(p, q)
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        p1, q1, p2, q2 = (rng.dirichlet(np.ones(n)) for n in (3, 3, 4, 4))
+        assert np.isclose(kl(np.outer(p1, p2).ravel(), np.outer(q1, q2).ravel()), kl(p1, q1) + kl(p2, q2))
+        concentrated = rng.dirichlet(np.full(3, 0.1))
+        assert -np.sum(p1 * np.log(concentrated)) >= -np.sum(p1 * np.log(p1))
+
+
+def test_the_symmetric_mixture_of_h2_has_a_third_local_minimum_at_the_centre():
+    """H2(a), (c): for p = N(-5, 1)/2 + N(5, 1)/2 the exclusive KL has equal minima ln 2 at the
+    modes and a wide local minimum at mu = 0 (sigma ~ 4.223, KL ~ 3.307), by adaptive quadrature."""
+
+    def kl_q_p(mu, sigma):
+        def integrand(x):
+            log_q = stats.norm.logpdf(x, mu, sigma)
+            log_p = np.logaddexp(stats.norm.logpdf(x, -5, 1), stats.norm.logpdf(x, 5, 1)) - np.log(2)
+            return np.exp(log_q) * (log_q - log_p)
+        return integrate.quad(integrand, mu - 12 * sigma, mu + 12 * sigma, points=[-5, 5], limit=200)[0]
+
+    centre = optimize.minimize_scalar(lambda s: kl_q_p(0.0, s), bounds=(2.0, 8.0), method="bounded")
+    assert abs(centre.x - 4.223) < 0.01 and abs(centre.fun - 3.307) < 0.002
+    # a minimum in mu too: KL rises on both sides of the centre
+    assert kl_q_p(0.05, centre.x) > centre.fun + 1e-6 and kl_q_p(-0.05, centre.x) > centre.fun + 1e-6
+    assert abs(kl_q_p(5.0, 1.0) - np.log(2)) < 1e-5

@@ -165,7 +165,7 @@ class VariantGrader:
             grade_id = cell.metadata.nbgrader["grade_id"]
             check = self.checks.get(grade_id)
             message, kept = run_check_scored(check, self.student) if check else (None, 1.0)
-            if grade_id in raised:
+            if grade_id in raised and (message is None or kept > 0):  # a failed check's message says more
                 message, kept = "the test cell's own asserts raised", 0.0
             if message is not None:
                 lost[grade_id] = {"message": message, "kept": kept} if kept > 0 else message
