@@ -105,7 +105,7 @@ def show_digits(images, nrow: int = 10, title: str | None = None, ax=None):
     images = torch.as_tensor(images).detach().float().cpu().reshape(-1, *IMAGE_SHAPE).numpy()
     ncol = -(-len(images) // nrow)
     height, width = IMAGE_SHAPE
-    grid = np.ones((ncol * (height + 1) - 1, nrow * (width + 1) - 1))
+    grid = np.zeros((ncol * (height + 1) - 1, nrow * (width + 1) - 1))  # white gaps between images
     for i, image in enumerate(images):
         row, col = divmod(i, nrow)
         grid[row * (height + 1):row * (height + 1) + height, col * (width + 1):col * (width + 1) + width] = image
