@@ -46,10 +46,11 @@ doctor: install        ## what isolation student kernels get on this machine, sh
 	$(PY) -m vicourse doctor
 
 
-benchmark: install     ## batch vs serial autograde; fast calibration vs stock autograde; sandbox overhead
+benchmark: install     ## batch vs serial autograde; fast calibration vs stock autograde; sandbox overhead; torch notebooks over 5 seeds
 	$(PY) benchmarks/batch_vs_serial.py
 	$(PY) benchmarks/calibration_vs_autograde.py
 	$(PY) benchmarks/sandbox_overhead.py
+	$(PY) benchmarks/torch_notebooks.py
 
 clean:
 	rm -rf build autograded/*/ submitted feedback reports gradebook.db

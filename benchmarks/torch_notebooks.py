@@ -1,0 +1,87 @@
+"""Execution time and held-out metrics of each torch notebook's solution, over several seeds.
+
+    python benchmarks/torch_notebooks.py [--seeds 5] [ASSIGNMENT ...]
+
+A torch notebook is one that imports a module from vicourse/shipped.  For each
+seed, the solution runs in the grading sandbox exactly as a submission would
+(`SEED = s` in its set-up cell), on the CPU, and then on CUDA where a GPU is
+visible.  The held-out metrics are the grader module's own `*_heldout_scores`
+functions, so the numbers printed are the ones the hidden checks' thresholds
+are set from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from vicourse import shipped  # noqa: E402
+from vicourse.course import assignments, kernel_environment, read_notebook, source_notebook  # noqa: E402
+from vicourse.grading_executor import live_student, load_grader_module  # noqa: E402
+from vicourse.solutions import HIDDEN_BLOCK, MARKER_LINE  # noqa: E402
+
+SEED_LINE = re.compile(r"^SEED = \d+$", re.M)
+
+
+def torch_notebooks() -> list[str]:
+    return [a for a in assignments(ROOT) if shipped.imported_by(read_notebook(source_notebook(ROOT, a)))]
+
+
+def run_once(assignment: str, seed: int, device: str) -> dict:
+    """Seconds to run the solution in the sandbox, and the grader's held-out metrics."""
+    nb = read_notebook(source_notebook(ROOT, assignment))
+    for cell in nb.cells:
+        cell.source = SEED_LINE.sub(f"SEED = {seed}", MARKER_LINE.sub("", HIDDEN_BLOCK.sub("", cell.source)))
+    metrics = {name: f for name, f in vars(load_grader_module(ROOT / "grader_tests", assignment)).items()
+               if name.endswith("_heldout_scores")}
+    saved = dict(os.environ)
+    os.environ.update(kernel_environment())  # one thread per kernel, as in grading
+    os.environ["CUDA_VISIBLE_DEVICES"] = "0" if device == "cuda" else ""
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            shipped.working_copy(ROOT, assignment, Path(folder))
+            started = time.perf_counter()
+            with live_student(nb, folder, timeout=600) as student:
+                seconds = time.perf_counter() - started
+                scores = {f"{name.removesuffix('_heldout_scores')} {k}": v
+                          for name, f in metrics.items() for k, v in f(student).items()}
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return {"seconds": seconds, **scores}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("assignments", nargs="*")
+    parser.add_argument("--seeds", type=int, default=5)
+    args = parser.parse_args()
+    import torch
+
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    if devices == ["cpu"]:
+        print("no GPU visible: CPU times only")
+    for assignment in args.assignments or torch_notebooks():
+        for device in devices:
+            rows = [run_once(assignment, seed, device) for seed in range(args.seeds)]
+            keys = list(rows[0])
+            print(f"\n{assignment} on {device}, {os.cpu_count()} cores, one math thread per kernel")
+            print(f"{'':28s}" + "".join(f"{f'seed {s}':>9s}" for s in range(len(rows))) + "      min   median      max")
+            for k in keys:
+                values = [r[k] for r in rows]
+                summary = (min(values), statistics.median(values), max(values))
+                print(f"{k:28s}" + "".join(f"{v:9.3f}" for v in values) + "".join(f"{v:9.3f}" for v in summary))
+
+
+if __name__ == "__main__":
+    main()
