@@ -451,9 +451,7 @@ rows, cols = linear_sum_assignment(-table)
 return table[rows, cols].sum() / table.sum()"""),
 ]
 
-# Stock autograde re-trains every model for each submission (about a minute of CPU), so the variants
-# that tests/test_graders.py also sends through it are ones that leave training unchanged.
-STOCK_AUTOGRADE = {
-    "WRONG_ANSWERS": ["accuracy without matching clusters to labels"],
-    "CORRECT_ALTERNATIVES": ["accuracy with the confusion matrix from scikit-learn"],
-}
+# Stock autograde re-trains every model for each submission (about a minute of CPU). The solution
+# and the blank release go through it in tests/test_graders.py; the variants are graded by the
+# calibration alone, which runs the notebook once, to keep `make test` within its budget.
+STOCK_AUTOGRADE = {"WRONG_ANSWERS": [], "CORRECT_ALTERNATIVES": []}
