@@ -5,11 +5,16 @@ results with private reference implementations on the notebook's example and on
 unseen random inputs drawn from fixed seeds.
 """
 
+import logging
+import math
+
 import numpy as np
 from scipy.special import logsumexp, xlogy
 from scipy.stats import norm
 
 from vicourse.checking import TorchTensor, Variant, as_array, assert_close, grade_items
+
+log = logging.getLogger("vicourse.checks")
 
 # The notebook's running example (mirrors the read-only cell `example_data`).
 PI_EX = np.array([0.3, 0.7])
@@ -198,6 +203,133 @@ def test_vi_claims(nb):
     _judgements(nb, "vi_claims", {"1": True, "2": False, "3": False, "4": True, "5": False})
 
 
+
+# ---------------------------------------------------------------- Part G: inclusive versus exclusive KL
+
+_MIX_LOGW = np.log(np.array([1 / 3, 2 / 3]))
+_MIX_MU = np.array([-3.0, 3.0])
+_X = np.linspace(-20.0, 20.0, 16001)
+_Z = np.linspace(-12.0, 12.0, 6001)
+_LOG_PHI_Z = -0.5 * _Z**2 - 0.5 * np.log(2 * np.pi)
+
+
+def _ref_log_p(x):
+    x = np.asarray(x, dtype=float)[..., None]
+    return logsumexp(_MIX_LOGW - 0.5 * (x - _MIX_MU) ** 2 - 0.5 * np.log(2 * np.pi), axis=-1)
+
+
+_LOG_P_X = _ref_log_p(_X)
+
+
+def _ref_kl_p_q(mu, sigma):
+    log_q = -0.5 * ((_X - mu) / sigma) ** 2 - np.log(sigma) - 0.5 * np.log(2 * np.pi)
+    return float(np.trapezoid(np.exp(_LOG_P_X) * (_LOG_P_X - log_q), _X))
+
+
+def _ref_kl_q_p(mu, sigma):
+    x = mu + sigma * _Z
+    log_q = _LOG_PHI_Z - np.log(sigma)
+    return float(np.trapezoid(np.exp(_LOG_PHI_Z) * (log_q - _ref_log_p(x)), _Z))
+
+
+# the two local minima of KL(q || p) over (mu, sigma), measured with this reference
+_EXCLUSIVE_MINIMA = {
+    "the global minimum on the heavier mode": (2.98964, 1.01595),
+    "the local minimum on the lighter mode": (-2.97588, 1.03465),
+}
+
+
+def _grad_hess_log_sigma(mu, sigma, h=1e-4):
+    f = lambda a, b: _ref_kl_q_p(a, math.exp(b))  # noqa: E731
+    t = np.array([mu, math.log(sigma)])
+    e = np.eye(2) * h
+    g = np.array([(f(*(t + e[i])) - f(*(t - e[i]))) / (2 * h) for i in range(2)])
+    hess = np.array([[(f(*(t + e[i] + e[j])) - f(*(t + e[i] - e[j])) - f(*(t - e[i] + e[j]))
+                       + f(*(t - e[i] - e[j]))) / (4 * h * h) for j in range(2)] for i in range(2)])
+    return g, hess
+
+
+def _gaussian_mixture_1d(k, rng):
+    return rng.dirichlet(np.ones(k)), rng.normal(0, 3, size=k), rng.uniform(0.3, 2.0, size=k)
+
+
+def test_moment_match(nb):
+    """Part G1: moment matching (mean, standard deviation) for the mixture of Part G and unseen Gaussian mixtures."""
+    rng = np.random.default_rng(1001)
+    mixtures = [(np.array([1 / 3, 2 / 3]), np.array([-3.0, 3.0]), np.array([1.0, 1.0]))]
+    mixtures += [_gaussian_mixture_1d(k, rng) for k in (2, 3, 4, 5)]
+    for i, (w, m, s) in enumerate(mixtures):
+        what = "moment_match for the mixture of Part G" if i == 0 else f"moment_match on an unseen {len(w)}-component mixture"
+        got = as_array(nb.moment_match(w, m, s), what, shape=(2,))
+        mu = np.sum(w * m)
+        var = np.sum(w * s**2) + np.sum(w * (m - mu) ** 2)
+        if math.isclose(got[1], var, rel_tol=1e-5) and not math.isclose(var, math.sqrt(var), rel_tol=1e-5):
+            raise AssertionError(f"{what}: the second number looks like a variance; return the standard deviation sigma")
+        assert_close(got, [mu, math.sqrt(var)],
+                     f"{what}: mu = sum_k w_k m_k and sigma^2 = sum_k w_k (s_k^2 + m_k^2) - mu^2")
+
+
+def _kl_inputs(seed):
+    rng = np.random.default_rng(seed)
+    return [(1.0, 3.0), (3.0, 1.0)] + [(rng.uniform(-5, 5), rng.uniform(0.2, 4.0)) for _ in range(5)]
+
+
+def test_kl_p_q(nb):
+    """Part G2: inclusive KL(p || N(mu, sigma^2)) for the mixture, at the example and unseen (mu, sigma)."""
+    for mu, sigma in _kl_inputs(1102):
+        assert_close(nb.kl_p_q(mu, sigma), _ref_kl_p_q(mu, sigma),
+                     f"kl_p_q({mu:.3f}, {sigma:.3f}): integrate p(x) [log p(x) - log q(x)] over x, accurately "
+                     "for mu in [-5, 5] and sigma in [0.2, 4]", rtol=1e-5, atol=1e-7)
+
+
+def test_kl_q_p(nb):
+    """Part G3: exclusive KL(N(mu, sigma^2) || p) for the mixture, at the example and unseen (mu, sigma)."""
+    for mu, sigma in _kl_inputs(1203):
+        assert_close(nb.kl_q_p(mu, sigma), _ref_kl_q_p(mu, sigma),
+                     f"kl_q_p({mu:.3f}, {sigma:.3f}): integrate q(x) [log q(x) - log p(x)], e.g. over z with "
+                     "x = mu + sigma z; it must stay accurate for narrow, wide and distant q", rtol=1e-5, atol=1e-7)
+
+
+def _nearest_minimum(mu, sigma):
+    name, (m, s) = min(_EXCLUSIVE_MINIMA.items(), key=lambda kv: math.hypot(mu - kv[1][0], sigma - kv[1][1]))
+    return name, math.hypot(mu - m, sigma - s)
+
+
+def test_fit_exclusive(nb):
+    """Part G4: fit_exclusive returns a local minimum of KL(q || p) (small gradient, positive curvature) from every start."""
+    rng = np.random.default_rng(1304)
+    starts = [(3.0, 1.0), (-3.0, 1.0), (0.0, 1.0)] + [(rng.uniform(-4, 4), rng.uniform(0.5, 3.0)) for _ in range(2)]
+    for i, (mu0, s0) in enumerate(starts):
+        what = f"fit_exclusive({mu0:.3f}, {s0:.3f})"
+        mu, sigma, kl = as_array(nb.fit_exclusive(mu0, s0), what, shape=(3,))
+        if not sigma > 0:
+            raise AssertionError(f"{what}: the second number must be the standard deviation sigma > 0")
+        assert_close(kl, _ref_kl_q_p(mu, sigma), f"{what}: the third number must be KL(q||p) at the returned (mu, sigma)",
+                     rtol=1e-5, atol=1e-7)
+        grad, hess = _grad_hess_log_sigma(mu, sigma)
+        if np.linalg.norm(grad) > 1e-3:
+            raise AssertionError(f"{what}: the returned point is not a stationary point of KL(q||p) (the gradient is not "
+                                 "close to 0); minimise kl_q_p over (mu, log sigma) until convergence")
+        if np.linalg.eigvalsh(hess).min() < 0.05:
+            raise AssertionError(f"{what}: the returned point is not a local minimum (the curvature is not positive)")
+        name, dist = _nearest_minimum(mu, sigma)
+        log.info("%s reached %s (mu = %.4f, sigma = %.4f, KL = %.4f)", what, name, mu, sigma, kl)
+        if i < 2:
+            expected = "the global minimum on the heavier mode" if mu0 > 0 else "the local minimum on the lighter mode"
+            if name != expected or dist > 0.05:
+                raise AssertionError(f"{what}: started on a mode, the fit should stay on that mode")
+
+
+def test_mc_answers(nb):
+    """Part G6: three multiple-choice items on the symmetric mixture of seed 004, 1B (with the
+    central local minimum of the errata), each worth a third."""
+    got = nb.value("mc_answers")
+    if not isinstance(got, dict) or set(got) != {"a", "b", "c"}:
+        raise AssertionError('mc_answers must be a dict with keys "a", "b", "c"')
+    got = {k: str(v).strip().upper() for k, v in got.items()}
+    grade_items(got, {"a": "C", "b": "B", "c": "B"}, "multiple-choice answers")
+
+
 # ---------------------------------------------------------------- calibration data
 
 _SIGS = {
@@ -229,6 +361,19 @@ def _v(name, cell, body, loses):
 _LJ = """
     x = np.asarray(x, dtype=float)[:, None]
     log_joint = np.log(pi) + norm.logpdf(x, mu, sigma)
+"""
+
+_SIG_MM = ('def moment_match(weights, means, sds):\n'
+           '    """(mu, sigma) of the Gaussian minimising KL(p || q) for the 1-D mixture p = sum_k w_k N(m_k, s_k^2)."""\n')
+_SIG_FIT = ('def fit_exclusive(mu0, sigma0):\n'
+            '    """Local minimiser (mu, sigma, kl) of KL(N(mu, sigma^2) || p), started at (mu0, sigma0)."""\n')
+_SIG_KQP = ('def kl_q_p(mu, sigma):\n'
+            '    """Exclusive KL(N(mu, sigma^2) || p) in nats for the mixture p, by quadrature in z = (x - mu) / sigma."""\n')
+_SIG_KPQ = 'def kl_p_q(mu, sigma):\n    """Inclusive KL(p || N(mu, sigma^2)) in nats for the mixture p, by quadrature."""\n'
+_FIT_BFGS = _SIG_FIT + """    res = optimize.minimize(lambda t: kl_q_p(t[0], np.exp(t[1])), x0=[mu0, np.log(sigma0)], method="BFGS")
+"""
+_KQP_Z = _SIG_KQP + """    w = stats.norm.pdf(Z_GRID)
+    x = mu + sigma * Z_GRID
 """
 
 WRONG_ANSWERS = [
@@ -354,6 +499,56 @@ WRONG_ANSWERS = [
         keeps={"test_vi_claims": 4 / 5}),
     Variant("VI claims left unanswered", {"vi_claims": "vi_claims = {1: None, 2: None, 3: None, 4: None, 5: None}\n"},
             loses={"test_vi_claims"}),
+    # Part G
+    Variant("moment_match returning the variance", {"moment_match": _SIG_MM + """    w, m, s = (np.asarray(a, dtype=float) for a in (weights, means, sds))
+    mu = np.sum(w * m)
+    return mu, np.sum(w * (s**2 + m**2)) - mu**2
+"""}, loses={"test_moment_match"}),
+    Variant("moment_match ignoring the component variances", {"moment_match": _SIG_MM + """    w, m, s = (np.asarray(a, dtype=float) for a in (weights, means, sds))
+    mu = np.sum(w * m)
+    return mu, np.sqrt(np.sum(w * m**2) - mu**2)
+"""}, loses={"test_moment_match"}),
+    Variant("moment_match with unweighted means", {"moment_match": _SIG_MM + """    w, m, s = (np.asarray(a, dtype=float) for a in (weights, means, sds))
+    mu = np.mean(m)
+    return mu, np.sqrt(np.sum(w * (s**2 + m**2)) - mu**2)
+"""}, loses={"test_moment_match"}),
+    Variant("moment_match hard-coded to (1, 3)", {"moment_match": _SIG_MM + "    return 1.0, 3.0\n"},
+            loses={"test_moment_match"}),
+    Variant("kl_p_q computing the exclusive direction", {"kl_p_q": _SIG_KPQ + """    w = stats.norm.pdf(Z_GRID)
+    x = mu + sigma * Z_GRID
+    return float(np.trapezoid(w * (stats.norm.logpdf(x, mu, sigma) - log_p_mix(x)), Z_GRID))
+"""}, loses={"test_kl_p_q"}),
+    Variant("kl_p_q with the sign flipped", {"kl_p_q": _SIG_KPQ + """    lp = log_p_mix(X_GRID)
+    return float(np.trapezoid(np.exp(lp) * (stats.norm.logpdf(X_GRID, mu, sigma) - lp), X_GRID))
+"""}, loses={"test_kl_p_q"}),
+    Variant("kl_q_p computing the inclusive direction", {"kl_q_p": _SIG_KQP + """    lp = log_p_mix(X_GRID)
+    return float(np.trapezoid(np.exp(lp) * (lp - stats.norm.logpdf(X_GRID, mu, sigma)), X_GRID))
+"""}, loses={"test_kl_q_p", "test_fit_exclusive"}),
+    Variant("kl_q_p forgetting the entropy of q", {"kl_q_p": _KQP_Z
+        + "    return float(-np.trapezoid(w * log_p_mix(x), Z_GRID))\n"}, loses={"test_kl_q_p", "test_fit_exclusive"}),
+    Variant("kl_q_p with the entropy of q in bits", {"kl_q_p": _KQP_Z
+        + "    return float(-0.5 * np.log2(2 * np.pi * np.e * sigma**2) - np.trapezoid(w * log_p_mix(x), Z_GRID))\n"},
+        loses={"test_kl_q_p", "test_fit_exclusive"}),
+    Variant("kl_q_p on the fixed x-grid (misses wide or distant q)", {"kl_q_p": _SIG_KQP + """    lq = stats.norm.logpdf(X_GRID, mu, sigma)
+    return float(np.trapezoid(np.exp(lq) * (lq - log_p_mix(X_GRID)), X_GRID))
+"""}, loses={"test_kl_q_p", "test_fit_exclusive"}),  # the fit escapes to a narrow q that the grid misses
+    Variant("fit_exclusive returning the start", {"fit_exclusive": _SIG_FIT
+        + "    return mu0, sigma0, kl_q_p(mu0, sigma0)\n"}, loses={"test_fit_exclusive"}),
+    Variant("fit_exclusive minimising the inclusive KL", {"fit_exclusive": _SIG_FIT + """    res = optimize.minimize(lambda t: kl_p_q(t[0], np.exp(t[1])), x0=[mu0, np.log(sigma0)], method="BFGS")
+    return res.x[0], np.exp(res.x[1]), kl_q_p(res.x[0], np.exp(res.x[1]))
+"""}, loses={"test_fit_exclusive"}),
+    Variant("fit_exclusive returning log sigma", {"fit_exclusive": _FIT_BFGS + "    return res.x[0], res.x[1], res.fun\n"},
+            loses={"test_fit_exclusive"}),
+    Variant("fit_exclusive returning the variance", {"fit_exclusive": _FIT_BFGS
+        + "    return res.x[0], np.exp(2 * res.x[1]), res.fun\n"}, loses={"test_fit_exclusive"}),
+    Variant("fit_exclusive stopping after two iterations", {"fit_exclusive": _SIG_FIT + """    res = optimize.minimize(lambda t: kl_q_p(t[0], np.exp(t[1])), x0=[mu0, np.log(sigma0)], method="BFGS",
+                            options={"maxiter": 2})
+    return res.x[0], np.exp(res.x[1]), res.fun
+"""}, loses={"test_fit_exclusive"}),
+    Variant("multiple choice: the two modes but not the central minimum", {"mc_answers":
+        'mc_answers = {"a": "B", "b": "B", "c": "B"}\n'}, keeps={"test_mc_answers": 2 / 3}),
+    Variant("multiple choice: inclusive variance of one component, optimiser leaves the centre", {"mc_answers":
+        'mc_answers = {"a": "C", "b": "A", "c": "A"}\n'}, keeps={"test_mc_answers": 1 / 3}),
 ]
 
 CORRECT_ALTERNATIVES = [
@@ -501,4 +696,27 @@ CORRECT_ALTERNATIVES = [
         "elbo_claims": "elbo_claims = dict([(7, False), (6, False), (5, True), (4, False), (3, False), (2, True), (1, False)])\n",
         "vi_claims": "vi_claims = {5: False, 4: True, 3: False, 2: False, 1: True}\n",
     }),
+    Variant("scipy.integrate.quad for both mixture divergences", {
+        "kl_p_q": _SIG_KPQ + """    f = lambda x: np.exp(log_p_mix(x)) * (log_p_mix(x) - stats.norm.logpdf(x, mu, sigma))
+    return integrate.quad(f, -np.inf, np.inf, epsabs=1e-11, epsrel=1e-11, limit=200)[0]
+""",
+        "kl_q_p": _SIG_KQP + """    f = lambda x: stats.norm.pdf(x, mu, sigma) * (stats.norm.logpdf(x, mu, sigma) - log_p_mix(x))
+    return integrate.quad(f, mu - 12 * sigma, mu + 12 * sigma, epsabs=1e-11, epsrel=1e-11, limit=200)[0]
+""",
+    }),
+    Variant("fit_exclusive with Nelder-Mead", {"fit_exclusive": _SIG_FIT + """    res = optimize.minimize(lambda t: kl_q_p(t[0], np.exp(t[1])), x0=[mu0, np.log(sigma0)], method="Nelder-Mead",
+                            options={"xatol": 1e-7, "fatol": 1e-12})
+    return res.x[0], np.exp(res.x[1]), res.fun
+"""}),
+    Variant("fit_exclusive with L-BFGS-B on (mu, sigma) with bounds", {"fit_exclusive": _SIG_FIT + """    res = optimize.minimize(lambda t: kl_q_p(t[0], t[1]), x0=[mu0, sigma0], method="L-BFGS-B",
+                            bounds=[(-10, 10), (0.05, 10)], options={"ftol": 1e-14, "gtol": 1e-9})
+    return res.x[0], res.x[1], res.fun
+"""}),
+    Variant("moment_match in pure Python", {
+        "moment_match": _SIG_MM + """    mu = sum(w * m for w, m in zip(weights, means))
+    second = sum(w * (s * s + m * m) for w, m, s in zip(weights, means, sds))
+    return mu, (second - mu * mu) ** 0.5
+""",
+    }),
+    Variant("multiple-choice letters in lower case with spaces", {"mc_answers": 'mc_answers = {"a": "c", "b": "b", "c": " b"}\n'}),
 ]

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from scipy import integrate
+from scipy import integrate, optimize, stats
 from scipy.stats import norm
 from sklearn.mixture import GaussianMixture
 
@@ -158,3 +158,115 @@ def test_grader_example_matches_notebook(nb, grader):
 def test_solution_answers_agree_with_grader(nb):
     assert nb.value("elbo_claims") == {"1": False, "2": True, "3": False, "4": False, "5": True, "6": False, "7": False}
     assert nb.value("vi_claims") == {"1": True, "2": False, "3": False, "4": True, "5": False}
+
+
+# ---------------------------------------------------------------- Part G: the mixture of seed 004 1B, by adaptive quadrature
+
+
+def _log_p(x):
+    a = math.log(1 / 3) - 0.5 * (x + 3) ** 2
+    b = math.log(2 / 3) - 0.5 * (x - 3) ** 2
+    m = max(a, b)
+    return m + math.log(math.exp(a - m) + math.exp(b - m)) - 0.5 * math.log(2 * math.pi)
+
+
+def _log_q(x, mu, sigma):
+    return -0.5 * ((x - mu) / sigma) ** 2 - math.log(sigma) - 0.5 * math.log(2 * math.pi)
+
+
+def _quad(f, a, b, points):
+    return integrate.quad(f, a, b, points=points, epsabs=1e-13, epsrel=1e-12, limit=400)[0]
+
+
+def kl_p_q_quad(mu, sigma):
+    f = lambda x: math.exp(_log_p(x)) * (_log_p(x) - _log_q(x, mu, sigma))  # noqa: E731
+    return _quad(f, -20.0, 20.0, [-3.0, 3.0])
+
+
+def kl_q_p_quad(mu, sigma):
+    f = lambda x: math.exp(_log_q(x, mu, sigma)) * (_log_q(x, mu, sigma) - _log_p(x))  # noqa: E731
+    return _quad(f, mu - 14 * sigma, mu + 14 * sigma, [mu])
+
+
+def _exclusive(theta):
+    return kl_q_p_quad(theta[0], math.exp(theta[1]))
+
+
+def _grad(theta, h=1e-4):
+    theta = np.asarray(theta, dtype=float)
+    return np.array([(_exclusive(theta + h * e) - _exclusive(theta - h * e)) / (2 * h) for e in np.eye(2)])
+
+
+def test_inclusive_optimum_is_moment_matching(nb):
+    res = optimize.minimize(lambda t: kl_p_q_quad(t[0], math.exp(t[1])), x0=[0.0, 0.0], method="Nelder-Mead",
+                            options={"xatol": 1e-8, "fatol": 1e-13})
+    assert res.x[0] == pytest.approx(1.0, abs=1e-4) and math.exp(res.x[1]) == pytest.approx(3.0, abs=1e-4)
+    assert round(res.fun, 4) == 0.4657
+    assert nb.moment_match([1 / 3, 2 / 3], [-3.0, 3.0], [1.0, 1.0]) == pytest.approx([1.0, 3.0], rel=1e-12)
+    assert nb.kl_p_q(1.0, 3.0) == pytest.approx(kl_p_q_quad(1.0, 3.0), rel=1e-9)
+
+
+def test_exclusive_minima_by_quadrature(nb, grader):
+    found = []
+    for start in [(3.0, 1.0), (-3.0, 1.0)]:
+        res = optimize.minimize(_exclusive, x0=[start[0], math.log(start[1])], method="Nelder-Mead",
+                                options={"xatol": 1e-9, "fatol": 1e-14})
+        mu, sigma = res.x[0], math.exp(res.x[1])
+        assert np.linalg.norm(_grad(res.x)) < 1e-5
+        found.append((mu, sigma, res.fun))
+        s_mu, s_sigma, s_kl = nb.fit_exclusive(*start)
+        assert (s_mu, s_sigma) == pytest.approx((mu, sigma), abs=1e-4)
+        assert s_kl == pytest.approx(res.fun, rel=1e-7)
+    (m1, s1, k1), (m2, s2, k2) = found
+    assert (round(m1, 3), round(s1, 3), round(k1, 4)) == (2.990, 1.016, 0.4026)
+    assert (round(m2, 3), round(s2, 3), round(k2, 4)) == (-2.976, 1.035, 1.0920)
+    assert np.allclose(list(grader._EXCLUSIVE_MINIMA.values()), [(m1, s1), (m2, s2)], atol=2e-5)
+
+
+def test_no_wide_local_minimum_between_the_modes():
+    """The wide point quoted in some notes, (0.774, 2.638) with KL 0.8478, is not stationary, and the
+    sigma-profile of KL(q||p) decreases monotonically from mu = 0 to the right mode."""
+    theta = np.array([0.774, math.log(2.638)])
+    assert _exclusive(theta) == pytest.approx(0.8520, abs=1e-4)
+    assert np.linalg.norm(_grad(theta)) > 5e-3
+    profile = []
+    for mu in np.linspace(0.0, 2.5, 11):
+        res = optimize.minimize_scalar(lambda ls: _exclusive([mu, ls]), bounds=(math.log(0.5), math.log(4.0)),
+                                       method="bounded", options={"xatol": 1e-8})
+        profile.append(res.fun)
+    assert np.all(np.diff(profile) < 0)
+    # the flattest stretch, mu in [0.9, 1.3]: the slope of the profile stays clearly below zero
+    # (about -0.0056 at its largest), so the shoulder holds no stationary point
+    for mu in np.linspace(0.9, 1.3, 9):
+        res = optimize.minimize_scalar(lambda ls: _exclusive([mu, ls]), bounds=(math.log(2.0), math.log(3.0)),
+                                       method="bounded", options={"xatol": 1e-9})
+        slope = (_exclusive([mu + 1e-3, res.x]) - _exclusive([mu - 1e-3, res.x])) / 2e-3
+        assert slope < -0.004, (mu, slope)
+
+
+def test_grader_mixture_references_against_quadrature(grader, nb):
+    rng = np.random.default_rng(13)
+    for mu, sigma in [(1.0, 3.0), (3.0, 1.0)] + [(rng.uniform(-5, 5), rng.uniform(0.2, 4.0)) for _ in range(6)]:
+        inc, exc = kl_p_q_quad(mu, sigma), kl_q_p_quad(mu, sigma)
+        assert grader._ref_kl_p_q(mu, sigma) == pytest.approx(inc, rel=1e-8, abs=1e-10)
+        assert grader._ref_kl_q_p(mu, sigma) == pytest.approx(exc, rel=1e-8, abs=1e-10)
+        assert nb.kl_p_q(mu, sigma) == pytest.approx(inc, rel=1e-8, abs=1e-10)
+        assert nb.kl_q_p(mu, sigma) == pytest.approx(exc, rel=1e-8, abs=1e-10)
+
+
+def test_the_symmetric_mixture_of_g6_has_a_third_local_minimum_at_the_centre():
+    """G6(a), (c): for p = N(-5, 1)/2 + N(5, 1)/2 the exclusive KL has equal minima ln 2 at the
+    modes and a wide local minimum at mu = 0 (sigma ~ 4.223, KL ~ 3.307), by adaptive quadrature."""
+
+    def kl_q_p(mu, sigma):
+        def integrand(x):
+            log_q = stats.norm.logpdf(x, mu, sigma)
+            log_p = np.logaddexp(stats.norm.logpdf(x, -5, 1), stats.norm.logpdf(x, 5, 1)) - np.log(2)
+            return np.exp(log_q) * (log_q - log_p)
+        return integrate.quad(integrand, mu - 12 * sigma, mu + 12 * sigma, points=[-5, 5], limit=200)[0]
+
+    centre = optimize.minimize_scalar(lambda s: kl_q_p(0.0, s), bounds=(2.0, 8.0), method="bounded")
+    assert abs(centre.x - 4.223) < 0.01 and abs(centre.fun - 3.307) < 0.002
+    # a minimum in mu too: KL rises on both sides of the centre
+    assert kl_q_p(0.05, centre.x) > centre.fun + 1e-6 and kl_q_p(-0.05, centre.x) > centre.fun + 1e-6
+    assert abs(kl_q_p(5.0, 1.0) - np.log(2)) < 1e-5
