@@ -3,10 +3,9 @@
 Every check calls the student's functions through the `nb` proxy on the visible example and on
 unseen inputs drawn from a fixed-seed generator, and compares the returned data with reference
 implementations in this module (scipy's special functions, Cholesky-based Gaussian formulas,
-grid quadrature).  Everything is in nats.
+brute-force nearest neighbours).  Everything is in nats.
 """
 
-import logging
 import math
 
 import numpy as np
@@ -15,7 +14,6 @@ from scipy.special import logsumexp, rel_entr, xlogy
 
 from vicourse.checking import TorchTensor, Variant, as_array, as_float, assert_close, assert_within_se, grade_items
 
-log = logging.getLogger("vicourse.checks")
 
 # ---------------------------------------------------------------------------- references
 
@@ -70,49 +68,6 @@ def _ref_log_normal(x, mu, cov):
     maha = np.sum(diff * cho_solve(factor, diff.T).T, axis=1)
     logdet = 2 * np.sum(np.log(np.diag(factor[0])))
     return -0.5 * (maha + logdet + len(mu) * np.log(2 * np.pi))
-
-
-_MIX_LOGW = np.log(np.array([1 / 3, 2 / 3]))
-_MIX_MU = np.array([-3.0, 3.0])
-_X = np.linspace(-20.0, 20.0, 16001)
-_Z = np.linspace(-12.0, 12.0, 6001)
-_LOG_PHI_Z = -0.5 * _Z**2 - 0.5 * np.log(2 * np.pi)
-
-
-def _ref_log_p(x):
-    x = np.asarray(x, dtype=float)[..., None]
-    return logsumexp(_MIX_LOGW - 0.5 * (x - _MIX_MU) ** 2 - 0.5 * np.log(2 * np.pi), axis=-1)
-
-
-_LOG_P_X = _ref_log_p(_X)
-
-
-def _ref_kl_p_q(mu, sigma):
-    log_q = -0.5 * ((_X - mu) / sigma) ** 2 - np.log(sigma) - 0.5 * np.log(2 * np.pi)
-    return float(np.trapezoid(np.exp(_LOG_P_X) * (_LOG_P_X - log_q), _X))
-
-
-def _ref_kl_q_p(mu, sigma):
-    x = mu + sigma * _Z
-    log_q = _LOG_PHI_Z - np.log(sigma)
-    return float(np.trapezoid(np.exp(_LOG_PHI_Z) * (log_q - _ref_log_p(x)), _Z))
-
-
-# the two local minima of KL(q || p) over (mu, sigma), measured with this reference
-_EXCLUSIVE_MINIMA = {
-    "the global minimum on the heavier mode": (2.98964, 1.01595),
-    "the local minimum on the lighter mode": (-2.97588, 1.03465),
-}
-
-
-def _grad_hess_log_sigma(mu, sigma, h=1e-4):
-    f = lambda a, b: _ref_kl_q_p(a, math.exp(b))  # noqa: E731
-    t = np.array([mu, math.log(sigma)])
-    e = np.eye(2) * h
-    g = np.array([(f(*(t + e[i])) - f(*(t - e[i]))) / (2 * h) for i in range(2)])
-    hess = np.array([[(f(*(t + e[i] + e[j])) - f(*(t + e[i] - e[j])) - f(*(t - e[i] + e[j]))
-                       + f(*(t - e[i] - e[j]))) / (4 * h * h) for j in range(2)] for i in range(2)])
-    return g, hess
 
 
 # ---------------------------------------------------------------------------- inputs
@@ -327,75 +282,69 @@ def test_gaussian_kl_mc(nb):
 # ---------------------------------------------------------------------------- Part G
 
 
-def _mixture(k, rng):
-    return rng.dirichlet(np.ones(k)), rng.normal(0, 3, size=k), rng.uniform(0.3, 2.0, size=k)
+def _ref_kl_knn(x, y):
+    """Wang-Kulkarni-Verdu 1-NN estimator, with brute-force distances (no k-d tree, unlike the model answer)."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    x, y = (a[:, None] if a.ndim == 1 else a for a in (x, y))
+    n, d = x.shape
+    within = np.sqrt(np.sum((x[:, None, :] - x[None, :, :]) ** 2, axis=-1))
+    np.fill_diagonal(within, np.inf)
+    between = np.sqrt(np.sum((x[:, None, :] - y[None, :, :]) ** 2, axis=-1))
+    return float(d * np.mean(np.log(between.min(axis=1) / within.min(axis=1))) + math.log(len(y) / (n - 1)))
 
 
-def test_moment_match(nb):
-    """Part G1: moment matching (mean, standard deviation) for the mixture of Part G and unseen Gaussian mixtures."""
-    rng = np.random.default_rng(1001)
-    mixtures = [(np.array([1 / 3, 2 / 3]), np.array([-3.0, 3.0]), np.array([1.0, 1.0]))]
-    mixtures += [_mixture(k, rng) for k in (2, 3, 4, 5)]
-    for i, (w, m, s) in enumerate(mixtures):
-        what = "moment_match for the mixture of Part G" if i == 0 else f"moment_match on an unseen {len(w)}-component mixture"
-        got = as_array(nb.moment_match(w, m, s), what, shape=(2,))
-        mu = np.sum(w * m)
-        var = np.sum(w * s**2) + np.sum(w * (m - mu) ** 2)
-        if math.isclose(got[1], var, rel_tol=1e-5) and not math.isclose(var, math.sqrt(var), rel_tol=1e-5):
-            raise AssertionError(f"{what}: the second number looks like a variance; return the standard deviation sigma")
-        assert_close(got, [mu, math.sqrt(var)],
-                     f"{what}: mu = sum_k w_k m_k and sigma^2 = sum_k w_k (s_k^2 + m_k^2) - mu^2")
+def test_kl_knn(nb):
+    """Part G1: the nearest-neighbour KL estimator on unseen samples (1 to 3 dimensions, n != m), equal to the reference on the same samples."""
+    rng = np.random.default_rng(1401)
+    hint = ("; rho_i is the distance from x_i to its nearest *other* x, nu_i to its nearest y, both Euclidean, and the "
+            "estimate is d * mean(log(nu / rho)) + log(m / (n - 1))")
+    for d, n, m in ((1, 60, 45), (2, 150, 220), (3, 90, 70)):
+        x = rng.normal(size=(n, d)) * rng.uniform(0.5, 2.0, size=d)
+        y = rng.normal(0.7, 1.3, size=(m, d))
+        what = f"kl_knn on unseen {d}-dimensional samples (n = {n}, m = {m})"
+        assert_close(as_float(nb.kl_knn(x, y), what), _ref_kl_knn(x, y), what + hint, rtol=1e-6, atol=1e-8)
+    x, y = rng.normal(size=40), rng.normal(1.0, 1.0, size=30)
+    what = "kl_knn on unseen 1-D samples given as 1-D arrays"
+    assert_close(as_float(nb.kl_knn(x, y), what), _ref_kl_knn(x, y), what + hint, rtol=1e-6, atol=1e-8)
+    x, y = rng.normal(size=(50, 2)), rng.normal(size=(80, 2))
+    seen = [np.asarray(a, dtype=np.float32).astype(float) for a in (x, y)]
+    what = "kl_knn on unseen samples given as float32 torch tensors"
+    assert_close(as_float(nb.kl_knn(TorchTensor(x, "float32"), TorchTensor(y, "float32")), what),
+                 _ref_kl_knn(*seen), what + hint, rtol=1e-4, atol=1e-6)
 
 
-def _kl_inputs(seed):
-    rng = np.random.default_rng(seed)
-    return [(1.0, 3.0), (3.0, 1.0)] + [(rng.uniform(-5, 5), rng.uniform(0.2, 4.0)) for _ in range(5)]
+def _ref_kl_unnormalised(log_p_tilde, log_q):
+    log_w = np.asarray(log_p_tilde, dtype=float) - np.asarray(log_q, dtype=float)
+    log_z = logsumexp(log_w) - math.log(log_w.size)
+    weights = np.exp(log_w - logsumexp(log_w))
+    return [-float(np.mean(log_w)), float(log_z), float(np.sum(weights * log_w) - log_z)]
 
 
-def test_kl_p_q(nb):
-    """Part G2: inclusive KL(p || N(mu, sigma^2)) for the mixture, at the example and unseen (mu, sigma)."""
-    for mu, sigma in _kl_inputs(1102):
-        assert_close(nb.kl_p_q(mu, sigma), _ref_kl_p_q(mu, sigma),
-                     f"kl_p_q({mu:.3f}, {sigma:.3f}): integrate p(x) [log p(x) - log q(x)] over x, accurately "
-                     "for mu in [-5, 5] and sigma in [0.2, 4]", rtol=1e-5, atol=1e-7)
-
-
-def test_kl_q_p(nb):
-    """Part G3: exclusive KL(N(mu, sigma^2) || p) for the mixture, at the example and unseen (mu, sigma)."""
-    for mu, sigma in _kl_inputs(1203):
-        assert_close(nb.kl_q_p(mu, sigma), _ref_kl_q_p(mu, sigma),
-                     f"kl_q_p({mu:.3f}, {sigma:.3f}): integrate q(x) [log q(x) - log p(x)], e.g. over z with "
-                     "x = mu + sigma z; it must stay accurate for narrow, wide and distant q", rtol=1e-5, atol=1e-7)
-
-
-def _nearest_minimum(mu, sigma):
-    name, (m, s) = min(_EXCLUSIVE_MINIMA.items(), key=lambda kv: math.hypot(mu - kv[1][0], sigma - kv[1][1]))
-    return name, math.hypot(mu - m, sigma - s)
-
-
-def test_fit_exclusive(nb):
-    """Part G4: fit_exclusive returns a local minimum of KL(q || p) (small gradient, positive curvature) from every start."""
-    rng = np.random.default_rng(1304)
-    starts = [(3.0, 1.0), (-3.0, 1.0), (0.0, 1.0)] + [(rng.uniform(-4, 4), rng.uniform(0.5, 3.0)) for _ in range(2)]
-    for i, (mu0, s0) in enumerate(starts):
-        what = f"fit_exclusive({mu0:.3f}, {s0:.3f})"
-        mu, sigma, kl = as_array(nb.fit_exclusive(mu0, s0), what, shape=(3,))
-        if not sigma > 0:
-            raise AssertionError(f"{what}: the second number must be the standard deviation sigma > 0")
-        assert_close(kl, _ref_kl_q_p(mu, sigma), f"{what}: the third number must be KL(q||p) at the returned (mu, sigma)",
-                     rtol=1e-5, atol=1e-7)
-        grad, hess = _grad_hess_log_sigma(mu, sigma)
-        if np.linalg.norm(grad) > 1e-3:
-            raise AssertionError(f"{what}: the returned point is not a stationary point of KL(q||p) (the gradient is not "
-                                 "close to 0); minimise kl_q_p over (mu, log sigma) until convergence")
-        if np.linalg.eigvalsh(hess).min() < 0.05:
-            raise AssertionError(f"{what}: the returned point is not a local minimum (the curvature is not positive)")
-        name, dist = _nearest_minimum(mu, sigma)
-        log.info("%s reached %s (mu = %.4f, sigma = %.4f, KL = %.4f)", what, name, mu, sigma, kl)
-        if i < 2:
-            expected = "the global minimum on the heavier mode" if mu0 > 0 else "the local minimum on the lighter mode"
-            if name != expected or dist > 0.05:
-                raise AssertionError(f"{what}: started on a mode, the fit should stay on that mode")
+def test_kl_unnormalised(nb):
+    """Part G2: KL(q||p) - log Z, log Z and the self-normalised KL(p||q) from unseen log densities, large ones included, and against a known normaliser."""
+    rng = np.random.default_rng(1502)
+    names = ("the first output, KL(q||p) - log Z", "the second output, log Z", "the third output, the self-normalised KL(p||q)")
+    cases = []
+    for n, shift in ((200, 0.0), (1000, -3.5), (50, 750.0), (300, -900.0)):
+        log_q = rng.normal(-1.0, 1.0, size=n)
+        cases.append((f"unseen log densities (n = {n}, log p~ around {shift:g})", log_q + shift + rng.normal(0, 1.5, size=n), log_q))
+    for label, log_p_tilde, log_q in cases:
+        got = as_array(nb.kl_unnormalised(log_p_tilde, log_q), f"kl_unnormalised on {label}", shape=(3,))
+        for value, expected, name in zip(got, _ref_kl_unnormalised(log_p_tilde, log_q), names):
+            assert_close(value, expected, f"kl_unnormalised on {label}: {name}; compute with log-sum-exp so that large "
+                         "log densities neither overflow nor underflow", rtol=1e-7, atol=1e-7)
+    # a known normaliser: p~ = Z N(1, 0.8^2), sampled from q = N(0, 1.5^2); the weights have finite variance
+    log_z_true, n = 2.7, 200_000
+    x = rng.normal(0.0, 1.5, size=n)
+    log_q = -0.5 * (x / 1.5) ** 2 - math.log(1.5 * math.sqrt(2 * math.pi))
+    log_p = -0.5 * ((x - 1.0) / 0.8) ** 2 - math.log(0.8 * math.sqrt(2 * math.pi))
+    first, log_z, _ = as_array(nb.kl_unnormalised(log_p + log_z_true, log_q), "kl_unnormalised on samples", shape=(3,))
+    kl_qp = math.log(0.8 / 1.5) + (1.5**2 + 1.0) / (2 * 0.8**2) - 0.5
+    assert_within_se(first + log_z_true, kl_qp, np.std(log_q - log_p, ddof=1) / math.sqrt(n),
+                     "kl_unnormalised: the first output plus the true log Z against the closed-form KL(q||p)")
+    weights = np.exp(log_p - log_q)
+    assert_within_se(math.exp(log_z - log_z_true), 1.0, np.std(weights, ddof=1) / math.sqrt(n),
+                     "kl_unnormalised: exp(second output) against the true Z")
 
 
 # ---------------------------------------------------------------------------- Part H
@@ -413,16 +362,6 @@ def test_tf_answers(nb):
     grade_items(got, {"1": True, "2": False, "3": True, "4": False}, "true/false answers")
 
 
-def test_mc_answers(nb):
-    """Part H2: three multiple-choice items on the symmetric mixture of seed 004, 1B (with the
-    central local minimum of the errata), each worth a third."""
-    got = nb.value("mc_answers")
-    if not isinstance(got, dict) or set(got) != {"a", "b", "c"}:
-        raise AssertionError('mc_answers must be a dict with keys "a", "b", "c"')
-    got = {k: str(v).strip().upper() for k, v in got.items()}
-    grade_items(got, {"a": "C", "b": "B", "c": "B"}, "multiple-choice answers")
-
-
 # ---------------------------------------------------------------------------- calibration
 
 _SIG_ENTROPY = 'def entropy(p):\n    """Entropy H(p) in nats of a discrete distribution p (array-like); 0 log 0 counts as 0."""\n'
@@ -432,13 +371,6 @@ _SIG_GKL = ('def gaussian_kl(mu0, cov0, mu1, cov1):\n'
             '    """KL(N(mu0, cov0) || N(mu1, cov1)) in nats for d-dimensional Gaussians (scalars: 1-D variances)."""\n')
 _SIG_MC = ('def gaussian_kl_mc(mu0, cov0, mu1, cov1, samples):\n'
            '    """Monte Carlo estimate of KL(N0 || N1): mean of log N0(x) - log N1(x) over the given samples x ~ N0."""\n')
-_SIG_MM = ('def moment_match(weights, means, sds):\n'
-           '    """(mu, sigma) of the Gaussian minimising KL(p || q) for the 1-D mixture p = sum_k w_k N(m_k, s_k^2)."""\n')
-_SIG_FIT = ('def fit_exclusive(mu0, sigma0):\n'
-            '    """Local minimiser (mu, sigma, kl) of KL(N(mu, sigma^2) || p), started at (mu0, sigma0)."""\n')
-_SIG_KQP = ('def kl_q_p(mu, sigma):\n'
-            '    """Exclusive KL(N(mu, sigma^2) || p) in nats for the mixture p, by quadrature in z = (x - mu) / sigma."""\n')
-_SIG_KPQ = 'def kl_p_q(mu, sigma):\n    """Inclusive KL(p || N(mu, sigma^2)) in nats for the mixture p, by quadrature."""\n'
 _SIG_NSTD = 'def kl_normal_std(mu, sigma):\n    """Elementwise KL(N(mu, sigma^2) || N(0, 1)) in nats; sigma is the standard deviation."""\n'
 _SIG_GAP = ('def convexity_gap(p1, p2, q1, q2, lam):\n'
             '    """lam KL(p1||q1) + (1-lam) KL(p2||q2) - KL(lam p1 + (1-lam) p2 || lam q1 + (1-lam) q2)."""\n')
@@ -477,11 +409,20 @@ _MC_HEAD = """    x = np.asarray(samples, dtype=float)
     cov0, cov1 = np.atleast_2d(np.asarray(cov0, dtype=float)), np.atleast_2d(np.asarray(cov1, dtype=float))
 """
 
-_FIT_BFGS = _SIG_FIT + """    res = optimize.minimize(lambda t: kl_q_p(t[0], np.exp(t[1])), x0=[mu0, np.log(sigma0)], method="BFGS")
-"""
 
-_KQP_Z = _SIG_KQP + """    w = stats.norm.pdf(Z_GRID)
-    x = mu + sigma * Z_GRID
+
+_SIG_KNN = ('def kl_knn(x, y):\n'
+            '    """Nearest-neighbour estimate of KL(p || q) in nats from samples x ~ p, shape (n, d), and y ~ q, shape (m, d)."""\n')
+_SIG_UNN = ('def kl_unnormalised(log_p_tilde, log_q):\n'
+            '    """(KL(q||p) - log Z, log Z, KL(p||q)) estimated from log p~(x_i) and log q(x_i) at samples x_i ~ q."""\n')
+_KNN_HEAD = """    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    x, y = (a[:, None] if a.ndim == 1 else a for a in (x, y))
+    n, d = x.shape
+"""
+_UNN_HEAD = """    log_w = np.asarray(log_p_tilde, dtype=float) - np.asarray(log_q, dtype=float)
+    log_sum = special.logsumexp(log_w)
+    log_z = log_sum - np.log(log_w.size)
+    weights = np.exp(log_w - log_sum)
 """
 
 WRONG_ANSWERS = [
@@ -620,51 +561,50 @@ WRONG_ANSWERS = [
     Variant("gaussian_kl_mc returning the closed form", {"gaussian_kl_mc": _SIG_MC
         + "    return gaussian_kl(mu0, cov0, mu1, cov1)\n"}, loses={"test_gaussian_kl_mc"}),
     # Part G
-    Variant("moment_match returning the variance", {"moment_match": _SIG_MM + """    w, m, s = (np.asarray(a, dtype=float) for a in (weights, means, sds))
-    mu = np.sum(w * m)
-    return mu, np.sum(w * (s**2 + m**2)) - mu**2
-"""}, loses={"test_moment_match"}),
-    Variant("moment_match ignoring the component variances", {"moment_match": _SIG_MM + """    w, m, s = (np.asarray(a, dtype=float) for a in (weights, means, sds))
-    mu = np.sum(w * m)
-    return mu, np.sqrt(np.sum(w * m**2) - mu**2)
-"""}, loses={"test_moment_match"}),
-    Variant("moment_match with unweighted means", {"moment_match": _SIG_MM + """    w, m, s = (np.asarray(a, dtype=float) for a in (weights, means, sds))
-    mu = np.mean(m)
-    return mu, np.sqrt(np.sum(w * (s**2 + m**2)) - mu**2)
-"""}, loses={"test_moment_match"}),
-    Variant("moment_match hard-coded to (1, 3)", {"moment_match": _SIG_MM + "    return 1.0, 3.0\n"},
-            loses={"test_moment_match"}),
-    Variant("kl_p_q computing the exclusive direction", {"kl_p_q": _SIG_KPQ + """    w = stats.norm.pdf(Z_GRID)
-    x = mu + sigma * Z_GRID
-    return float(np.trapezoid(w * (stats.norm.logpdf(x, mu, sigma) - log_p_mix(x)), Z_GRID))
-"""}, loses={"test_kl_p_q"}),
-    Variant("kl_p_q with the sign flipped", {"kl_p_q": _SIG_KPQ + """    lp = log_p_mix(X_GRID)
-    return float(np.trapezoid(np.exp(lp) * (stats.norm.logpdf(X_GRID, mu, sigma) - lp), X_GRID))
-"""}, loses={"test_kl_p_q"}),
-    Variant("kl_q_p computing the inclusive direction", {"kl_q_p": _SIG_KQP + """    lp = log_p_mix(X_GRID)
-    return float(np.trapezoid(np.exp(lp) * (lp - stats.norm.logpdf(X_GRID, mu, sigma)), X_GRID))
-"""}, loses={"test_kl_q_p", "test_fit_exclusive"}),
-    Variant("kl_q_p forgetting the entropy of q", {"kl_q_p": _KQP_Z
-        + "    return float(-np.trapezoid(w * log_p_mix(x), Z_GRID))\n"}, loses={"test_kl_q_p", "test_fit_exclusive"}),
-    Variant("kl_q_p with the entropy of q in bits", {"kl_q_p": _KQP_Z
-        + "    return float(-0.5 * np.log2(2 * np.pi * np.e * sigma**2) - np.trapezoid(w * log_p_mix(x), Z_GRID))\n"},
-        loses={"test_kl_q_p", "test_fit_exclusive"}),
-    Variant("kl_q_p on the fixed x-grid (misses wide or distant q)", {"kl_q_p": _SIG_KQP + """    lq = stats.norm.logpdf(X_GRID, mu, sigma)
-    return float(np.trapezoid(np.exp(lq) * (lq - log_p_mix(X_GRID)), X_GRID))
-"""}, loses={"test_kl_q_p", "test_fit_exclusive"}),  # the fit escapes to a narrow q that the grid misses
-    Variant("fit_exclusive returning the start", {"fit_exclusive": _SIG_FIT
-        + "    return mu0, sigma0, kl_q_p(mu0, sigma0)\n"}, loses={"test_fit_exclusive"}),
-    Variant("fit_exclusive minimising the inclusive KL", {"fit_exclusive": _SIG_FIT + """    res = optimize.minimize(lambda t: kl_p_q(t[0], np.exp(t[1])), x0=[mu0, np.log(sigma0)], method="BFGS")
-    return res.x[0], np.exp(res.x[1]), kl_q_p(res.x[0], np.exp(res.x[1]))
-"""}, loses={"test_fit_exclusive"}),
-    Variant("fit_exclusive returning log sigma", {"fit_exclusive": _FIT_BFGS + "    return res.x[0], res.x[1], res.fun\n"},
-            loses={"test_fit_exclusive"}),
-    Variant("fit_exclusive returning the variance", {"fit_exclusive": _FIT_BFGS
-        + "    return res.x[0], np.exp(2 * res.x[1]), res.fun\n"}, loses={"test_fit_exclusive"}),
-    Variant("fit_exclusive stopping after two iterations", {"fit_exclusive": _SIG_FIT + """    res = optimize.minimize(lambda t: kl_q_p(t[0], np.exp(t[1])), x0=[mu0, np.log(sigma0)], method="BFGS",
-                            options={"maxiter": 2})
-    return res.x[0], np.exp(res.x[1]), res.fun
-"""}, loses={"test_fit_exclusive"}),
+    Variant("kl_knn counting each point as its own neighbour", {"kl_knn": _SIG_KNN + _KNN_HEAD
+        + "    rho = spatial.cKDTree(x).query(x, k=1)[0]\n"
+        + "    nu = spatial.cKDTree(y).query(x, k=1)[0]\n"
+        + "    return float(d * np.mean(np.log(nu / rho)) + np.log(len(y) / (n - 1)))\n"}, loses={"test_kl_knn"}),
+    Variant("kl_knn without the factor d", {"kl_knn": _SIG_KNN + _KNN_HEAD
+        + "    rho = spatial.cKDTree(x).query(x, k=2)[0][:, 1]\n"
+        + "    nu = spatial.cKDTree(y).query(x, k=1)[0]\n"
+        + "    return float(np.mean(np.log(nu / rho)) + np.log(len(y) / (n - 1)))\n"}, loses={"test_kl_knn"}),
+    Variant("kl_knn with log(m / n) instead of log(m / (n - 1))", {"kl_knn": _SIG_KNN + _KNN_HEAD
+        + "    rho = spatial.cKDTree(x).query(x, k=2)[0][:, 1]\n"
+        + "    nu = spatial.cKDTree(y).query(x, k=1)[0]\n"
+        + "    return float(d * np.mean(np.log(nu / rho)) + np.log(len(y) / n))\n"}, loses={"test_kl_knn"}),
+    Variant("kl_knn without the sample-size correction", {"kl_knn": _SIG_KNN + _KNN_HEAD
+        + "    rho = spatial.cKDTree(x).query(x, k=2)[0][:, 1]\n"
+        + "    nu = spatial.cKDTree(y).query(x, k=1)[0]\n"
+        + "    return float(d * np.mean(np.log(nu / rho)))\n"}, loses={"test_kl_knn"}),
+    Variant("kl_knn with squared distances", {"kl_knn": _SIG_KNN + _KNN_HEAD
+        + "    rho = spatial.cKDTree(x).query(x, k=2)[0][:, 1] ** 2\n"
+        + "    nu = spatial.cKDTree(y).query(x, k=1)[0] ** 2\n"
+        + "    return float(d * np.mean(np.log(nu / rho)) + np.log(len(y) / (n - 1)))\n"}, loses={"test_kl_knn"}),
+    Variant("kl_knn with the roles of the samples swapped", {"kl_knn": _SIG_KNN + _KNN_HEAD
+        + "    rho = spatial.cKDTree(y).query(y, k=2)[0][:, 1]\n"
+        + "    nu = spatial.cKDTree(x).query(y, k=1)[0]\n"
+        + "    return float(d * np.mean(np.log(nu / rho)) + np.log(n / (len(y) - 1)))\n"}, loses={"test_kl_knn"}),
+    Variant("kl_unnormalised: log Z as the mean log-weight (the ELBO)", {"kl_unnormalised": _SIG_UNN + _UNN_HEAD
+        + "    return float(-np.mean(log_w)), float(np.mean(log_w)), float(np.sum(weights * log_w) - log_z)\n"},
+        loses={"test_kl_unnormalised"}),
+    Variant("kl_unnormalised exponentiating the log densities directly", {"kl_unnormalised": _SIG_UNN + """    with np.errstate(all="ignore"):
+        w = np.exp(np.asarray(log_p_tilde, dtype=float)) / np.exp(np.asarray(log_q, dtype=float))
+        z = np.mean(w)
+        return float(np.mean(np.log(np.exp(log_q) / np.exp(log_p_tilde)))), float(np.log(z)), float(np.sum(w / w.sum() * (np.log(w) - np.log(z))))
+"""}, loses={"test_kl_unnormalised"}),
+    Variant("kl_unnormalised: inclusive KL with unnormalised weights", {"kl_unnormalised": _SIG_UNN + _UNN_HEAD
+        + "    return float(-np.mean(log_w)), float(log_z), float(np.mean(np.exp(log_w) * (log_w - log_z)))\n"},
+        loses={"test_kl_unnormalised"}),
+    Variant("kl_unnormalised: inclusive KL forgetting log Z", {"kl_unnormalised": _SIG_UNN + _UNN_HEAD
+        + "    return float(-np.mean(log_w)), float(log_z), float(np.sum(weights * log_w))\n"},
+        loses={"test_kl_unnormalised"}),
+    Variant("kl_unnormalised: first output with the sign flipped", {"kl_unnormalised": _SIG_UNN + _UNN_HEAD
+        + "    return float(np.mean(log_w)), float(log_z), float(np.sum(weights * log_w) - log_z)\n"},
+        loses={"test_kl_unnormalised"}),
+    Variant("kl_unnormalised: first output corrected by the estimated log Z", {"kl_unnormalised": _SIG_UNN + _UNN_HEAD
+        + "    return float(-np.mean(log_w) + log_z), float(log_z), float(np.sum(weights * log_w) - log_z)\n"},
+        loses={"test_kl_unnormalised"}),
     # Part H
     Variant("true/false: item 2 as True (equal KLs both ways mean equal distributions)", {"tf_answers":
         "tf_answers = {1: True, 2: True, 3: True, 4: False}\n"}, keeps={"test_tf_answers": 3 / 4}),
@@ -672,10 +612,6 @@ WRONG_ANSWERS = [
         "tf_answers = {1: False, 2: False, 3: True, 4: True}\n"}, keeps={"test_tf_answers": 2 / 4}),
     Variant("true/false: strings instead of booleans", {"tf_answers":
         "tf_answers = {1: 'True', 2: 'False', 3: 'True', 4: 'False'}\n"}, loses={"test_tf_answers"}),
-    Variant("multiple choice: the two modes but not the central minimum", {"mc_answers":
-        'mc_answers = {"a": "B", "b": "B", "c": "B"}\n'}, keeps={"test_mc_answers": 2 / 3}),
-    Variant("multiple choice: inclusive variance of one component, optimiser leaves the centre", {"mc_answers":
-        'mc_answers = {"a": "C", "b": "A", "c": "A"}\n'}, keeps={"test_mc_answers": 1 / 3}),
 ]
 
 CORRECT_ALTERNATIVES = [
@@ -754,10 +690,6 @@ CORRECT_ALTERNATIVES = [
     q_mix = [lam * a + (1 - lam) * b for a, b in zip(q1, q2)]
     return lam * kl_divergence(p1, q1) + (1 - lam) * kl_divergence(p2, q2) - kl_divergence(p_mix, q_mix)
 """,
-        "moment_match": _SIG_MM + """    mu = sum(w * m for w, m in zip(weights, means))
-    second = sum(w * (s * s + m * m) for w, m, s in zip(weights, means, sds))
-    return mu, (second - mu * mu) ** 0.5
-""",
         "fit_q": "import math\n\n" + _SIG_FITQ + """    p = [float(v) for v in p]
     theta = [0.0] * len(p)
 
@@ -803,24 +735,19 @@ CORRECT_ALTERNATIVES = [
     return np.mean(lr)
 """,
     }),
-    Variant("scipy.integrate.quad for both mixture divergences", {
-        "kl_p_q": _SIG_KPQ + """    f = lambda x: np.exp(log_p_mix(x)) * (log_p_mix(x) - stats.norm.logpdf(x, mu, sigma))
-    return integrate.quad(f, -np.inf, np.inf, epsabs=1e-11, epsrel=1e-11, limit=200)[0]
-""",
-        "kl_q_p": _SIG_KQP + """    f = lambda x: stats.norm.pdf(x, mu, sigma) * (stats.norm.logpdf(x, mu, sigma) - log_p_mix(x))
-    return integrate.quad(f, mu - 12 * sigma, mu + 12 * sigma, epsabs=1e-11, epsrel=1e-11, limit=200)[0]
-""",
-    }),
-    Variant("fit_exclusive with Nelder-Mead", {"fit_exclusive": _SIG_FIT + """    res = optimize.minimize(lambda t: kl_q_p(t[0], np.exp(t[1])), x0=[mu0, np.log(sigma0)], method="Nelder-Mead",
-                            options={"xatol": 1e-7, "fatol": 1e-12})
-    return res.x[0], np.exp(res.x[1]), res.fun
-"""}),
-    Variant("fit_exclusive with L-BFGS-B on (mu, sigma) with bounds", {"fit_exclusive": _SIG_FIT + """    res = optimize.minimize(lambda t: kl_q_p(t[0], t[1]), x0=[mu0, sigma0], method="L-BFGS-B",
-                            bounds=[(-10, 10), (0.05, 10)], options={"ftol": 1e-14, "gtol": 1e-9})
-    return res.x[0], res.x[1], res.fun
-"""}),
     Variant("answers as numpy booleans and lower-case letters", {
         "tf_answers": "tf_answers = {1: np.True_, 2: np.False_, 3: np.True_, 4: np.False_}\n",
-        "mc_answers": 'mc_answers = {"a": "c", "b": "b", "c": " b"}\n',
     }),
+    Variant("kl_knn with brute-force distances, and scikit-learn's NearestNeighbors", {"kl_knn": _SIG_KNN + _KNN_HEAD
+        + """    from sklearn.neighbors import NearestNeighbors
+    rho = NearestNeighbors(n_neighbors=2).fit(x).kneighbors(x)[0][:, 1]
+    nu = np.sqrt(((x[:, None, :] - y[None, :, :]) ** 2).sum(-1)).min(axis=1)
+    return d * np.mean(np.log(nu) - np.log(rho)) + np.log(len(y)) - np.log(n - 1)
+"""}),
+    Variant("kl_unnormalised in torch, with softmax weights", {"kl_unnormalised": "import torch\n\n" + _SIG_UNN
+        + """    log_w = torch.as_tensor(log_p_tilde, dtype=torch.float64) - torch.as_tensor(log_q, dtype=torch.float64)
+    log_z = torch.logsumexp(log_w, 0) - np.log(log_w.numel())
+    weights = torch.softmax(log_w, 0)
+    return -log_w.mean(), log_z, (weights * (log_w - log_z)).sum()
+"""}),
 ]
