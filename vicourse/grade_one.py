@@ -54,7 +54,8 @@ def grade_one(root: Path, path: Path, assignment: str | None = None, timeout: fl
         shutil.copyfile(path, folder / f"{assignment}.ipynb")
         (outcome,) = batch.grade_all(course, assignment, workers=1, timeout=timeout, extra=extra)
         results = class_results(course, assignment)
-    return results, results.rows[0], outcome
+    # the gradebook copy also holds the course's students: take this submission's row
+    return results, next(r for r in results.rows if r.student == STUDENT), outcome
 
 
 def as_text(results: ClassResults, row: Row) -> str:
