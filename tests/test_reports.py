@@ -241,13 +241,38 @@ def test_feedback_shows_scores_and_messages_never_the_hidden_inputs_or_the_grade
         assert grader_source.splitlines()[0] not in text, path
 
 
-def test_grade_one_grades_a_notebook_with_the_course_graders(handed_back, tmp_path):
+GRADER_REWRITE = """import numpy as np
+
+for path in ({grader!r}, {gradebook!r}):
+    try:  # make the hidden check a no-op, and spoil the gradebook
+        with open(path, "a") as handle:
+            handle.write("\\ndef test_double(nb):\\n    pass\\n")
+    except OSError as error:
+        print("cannot write", error)
+try:
+    print(open({grader!r}).read())
+except OSError as error:
+    print("cannot read", error)
+
+def double(x):
+    return 2 if np.ndim(x) == 0 and x == 1 else 0  # passes the visible assert only
+"""
+
+
+def test_grade_one_grades_a_notebook_in_the_sandbox_with_the_course_graders(handed_back, tmp_path):
+    """grade-one runs student code, so it gets an attack: rewriting the grader and the gradebook."""
     root, _ = handed_back
-    path = tmp_path / "mine.ipynb"
-    shutil.copy(root / "submitted" / "1001" / A / f"{A}.ipynb", path)
+    grader, gradebook = root / "grader_tests" / f"test_{A}.py", root / "gradebook.db"
+    before = grader.read_bytes(), gradebook.read_bytes()
+    nb = examples.filled(read_notebook(root / "release" / A / f"{A}.ipynb"), read_notebook(source_notebook(root, A)),
+                         replace={"double": GRADER_REWRITE.format(grader=str(grader), gradebook=str(gradebook))})
+    path = tmp_path / "mine.ipynb"  # not named after the assignment: found from its cells
+    nbformat.write(nb, path)
     result = subprocess.run([*run_module_command("vicourse"), "grade-one", str(path), "--json",
                              "--cell-timeout", "5"], cwd=root, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     data = json.loads(result.stdout)
     assert gradescope.problems(data) == []
-    assert data["score"] == 3 and {t["name"]: t["score"] for t in data["tests"]} == {"test_double": 2, "test_half": 1}
+    assert data["score"] == 1 and {t["name"]: t["score"] for t in data["tests"]} == {"test_double": 0, "test_half": 1}
+    assert (grader.read_bytes(), gradebook.read_bytes()) == before
+    assert "assert_close" not in result.stdout
