@@ -30,12 +30,18 @@ def png(figure: Figure) -> str:
 
 
 def histogram(values: list[float], top: float, title: str) -> str:
-    """An <img> of the scores' histogram, one bar per attainable step up to `top`."""
+    """An <img> of the scores' histogram, one bar centred on each attainable step up to `top`."""
     figure = Figure(figsize=(4.2, 2.4))
     axes = figure.subplots()
     steps = max(1, min(int(round(top)), 20))
-    axes.hist(values, bins=[top * i / steps for i in range(steps + 1)], color="#4a78b0", edgecolor="white")
-    axes.set_xlim(0, top)
+    width = top / steps
+    edges = [(i - 0.5) * width for i in range(steps + 2)]
+    axes.hist(values, bins=edges, color="#4a78b0", edgecolor="white")
+    axes.set_xlim(edges[0], edges[-1])
+    axes.set_xticks([i * width for i in range(steps + 1)])
+    if not values:  # e.g. a written answer before anyone graded it: say so, not an empty frame
+        axes.set_ylim(0, 1)
+        axes.text(top / 2, 0.5, "no scores yet", ha="center", va="center", color="#666")
     axes.set_xlabel("points")
     axes.set_ylabel("submissions")
     axes.set_title(title, fontsize=10)
