@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 A ?=
 
-.PHONY: install demo test release solutions examples calibrate autograde grade feedback benchmark doctor clean
+.PHONY: install demo test release solutions examples calibrate autograde collect grade report feedback benchmark doctor clean
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,10 +36,16 @@ calibrate: install     ## every known-wrong answer and alternative, graded fast:
 autograde: install     ## stock nbgrader with the course config: make autograde A=01_entropy_kl
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/nbgrader autograde $(A)
 
-grade: install         ## batch autograde with repair, timeouts, report: make grade A=01_entropy_kl
+collect: install       ## Canvas/Gradescope zip in downloaded/A/archive/ -> submitted/: make collect A=01_entropy_kl
+	$(PY) -m vicourse collect $(A)
+
+grade: install         ## batch autograde with repair, timeouts, reports: make grade A=01_entropy_kl
 	$(PY) -m vicourse grade $(A)
 
-feedback: install
+report: install        ## grades.csv, Gradescope, Canvas, similarity, class report: make report A=01_entropy_kl
+	$(PY) -m vicourse report $(A)
+
+feedback: install      ## student feedback HTML, no hidden checks: make feedback A=01_entropy_kl
 	$(PY) -m vicourse feedback $(A)
 
 doctor: install        ## what isolation student kernels get on this machine, shown by trying

@@ -75,3 +75,23 @@ c.HTMLExporter.sanitize_html = True
 c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, ClearMarkScheme, CSSHTMLHeaderPreprocessor]
 # Rubrics sit in locked question cells, not in task cells (README, Instructor).
 c.ClearMarkScheme.enforce_metadata = False
+
+# LMS downloads: put the Canvas or Gradescope zip in downloaded/<A>/archive/ and run
+# `make collect A=<A>` (stock `nbgrader zip_collect <A> --force`, with these two plugins).
+# The extractor refuses path traversal, symbolic links and zip bombs; the collector reports
+# every file it does not collect, duplicates and late submissions (reports/<A>/collect.json).
+c.ZipCollectApp.extractor_plugin = "vicourse.collect.SafeExtractor"
+c.ZipCollectApp.collector_plugin = "vicourse.collect.LmsCollector"
+c.LmsCollector.patterns = [
+    # Canvas: <name>[_LATE]_<user id>_<submission id>_<file>[-N].ipynb; a student's own zip is
+    # unpacked into a folder of that name. The user id is what Canvas's grade import matches.
+    r"(?:.*/)?(?P<name>[^_/]+)(?:_LATE)?_(?P<student_id>\d+)_\d+_(?:[^/]*/)*?(?P<file_id>[^/]+?)(?:-\d+)?\.ipynb$",
+    # Gradescope export: submission_<id>/<file>.ipynb, the student from submission_metadata.yml
+    r"(?:.*/)?submission_(?P<submission_id>\d+)/(?:[^/]*/)*?(?P<file_id>[^/]+?)\.ipynb$",
+]
+c.SafeExtractor.archive_timezone = "UTC"  # LMS downloads store their times in UTC
+c.SafeExtractor.max_total_mb = 2048
+# Deadlines, for late flags: {"01_entropy_kl": "2026-10-09 23:59:00 Europe/Berlin"} (UTC without a zone).
+c.Course.deadlines = {}
+# Canvas grade import: the assignment's column as Canvas exports it, "Name (assignment id)".
+c.Course.canvas_columns = {}

@@ -4,8 +4,11 @@
   solutions [A ...]        executed, student-safe solutions (.ipynb + .html)
   examples [A ...]         sample submissions in examples/ (default: refresh the existing ones)
   calibrate A              grade every WRONG_ANSWERS / CORRECT_ALTERNATIVES variant (fast)
+  collect A                an LMS download in downloaded/A/archive/ -> submitted/ (stock zip_collect)
   grade A [options]        batch-autograde submitted/*/A, then report
-  report A                 per-question table and reports/A/grades.csv
+  report A                 reports/A/: grades.csv, Gradescope results.json, canvas.csv,
+                           similarity, class_report.html; prints the per-question table
+  grade-one PATH [--json]  grade one notebook in a scratch copy of the course, same sandbox
   feedback A               feedback HTML without hidden tests (stock generate_feedback)
   demo                     releases, solutions, grade the examples, export, feedback
   doctor                   what isolation this machine gives student kernels, proved by attacks
@@ -18,8 +21,9 @@ import os
 import shutil
 import sys
 import time
+from pathlib import Path
 
-from . import batch, examples, release, report, solutions
+from . import batch, examples, release, report, reports, solutions
 from .course import assignments, course_root, nbgrader
 from .sandbox import isolation
 
@@ -29,7 +33,7 @@ def grade(root, assignment: str, workers: int, timeout: float, cell_timeout: int
     started = time.perf_counter()
     outcomes = batch.grade_all(root, assignment, workers=workers, timeout=timeout, extra=extra, only=only)
     seconds = time.perf_counter() - started
-    table = report.print_table(report.write_report(root, assignment))
+    table = report.print_table(reports.write_all(root, assignment))
     summary = f"{table}\n  {len(outcomes)} submissions of {assignment} in {seconds:.1f} s with {workers} workers"
     if any(not o.isolation.startswith("sandboxed") for o in outcomes if o.isolation):
         summary += "\n  WARNING: STUDENT CODE RAN WITHOUT A SANDBOX (see the isolation lines above; make doctor)"
@@ -57,6 +61,17 @@ def calibrate(root, assignment: str) -> bool:
             print(f"      {grade_id}: {lost.get(grade_id, 'kept its points')}; expected to keep "
                   f"{want.get(grade_id, 1.0):.3g}")
     return good
+
+
+def collect(root, assignment: str) -> None:
+    """Stock `nbgrader zip_collect` with the course's plugins (vicourse/collect.py), then what it did."""
+    from .collect import summary
+
+    result = nbgrader(root, "zip_collect", assignment, "--force")
+    if result.returncode != 0:
+        print(f"zip_collect failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}", file=sys.stderr)
+        sys.exit(1)
+    print(summary(root, assignment))
 
 
 def feedback(root, assignment: str) -> None:
@@ -105,12 +120,14 @@ def doctor() -> bool:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="vicourse", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["release", "solutions", "examples", "calibrate", "grade", "report", "feedback", "demo",
-                                                "doctor"])
+    parser.add_argument("command", choices=["release", "solutions", "examples", "calibrate", "collect", "grade", "report",
+                                            "grade-one", "feedback", "demo", "doctor"])
     parser.add_argument("assignments", nargs="*")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel autograde processes")
     parser.add_argument("--timeout", type=float, default=900, help="seconds allowed per submission")
     parser.add_argument("--cell-timeout", type=int, default=None, help="override the per-cell limit")
+    parser.add_argument("--json", action="store_true", help="grade-one: print Gradescope's results.json")
+    parser.add_argument("--assignment", help="grade-one: the assignment (default: from the notebook)")
     args = parser.parse_args(argv)
     if args.command == "doctor":
         sys.exit(0 if doctor() else 1)
@@ -126,6 +143,16 @@ def main(argv=None) -> None:
         for name in names or existing:
             for path in examples.write_examples(root, name):
                 print(path.relative_to(root))
+    elif args.command == "grade-one":
+        if len(args.assignments) != 1:
+            parser.error("grade-one needs one notebook")
+        from .grade_one import report as grade_one
+
+        extra = [f"--Execute.timeout={args.cell_timeout}"] if args.cell_timeout else []
+        text, graded = grade_one(root, Path(args.assignments[0]).resolve(), args.assignment, args.json,
+                                 timeout=args.timeout, extra=extra)
+        print(text)
+        sys.exit(0 if graded else 1)
     elif args.command == "demo":
         demo(root, args.workers)
     else:
@@ -138,7 +165,9 @@ def main(argv=None) -> None:
             elif args.command == "grade":
                 print(grade(root, name, args.workers, args.timeout, args.cell_timeout))
             elif args.command == "report":
-                print(report.print_table(report.write_report(root, name)))
+                print(report.print_table(reports.write_all(root, name)))
+            elif args.command == "collect":
+                collect(root, name)
             else:
                 feedback(root, name)
 

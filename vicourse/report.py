@@ -1,12 +1,23 @@
-"""Per-question scores from the gradebook, as a CSV and a readable table."""
+"""Per-question scores from the gradebook, and grades.csv built from them.
+
+`class_results` gathers, once, everything the reports show: the gradebook's
+scores, each submission's outcome from the batch, its late flag and the check
+messages of its graded notebook. Every report (grades.csv, Gradescope, Canvas,
+the class report) is written from it, so they cannot disagree.
+"""
 
 from __future__ import annotations
 
 import csv
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from .course import open_gradebook
+from nbgrader.utils import determine_grade
+
+from .course import check_config, open_gradebook, read_notebook
+from .deadlines import lateness
+from .grading_executor import is_test_cell
 
 
 def question_scores(root: Path, assignment: str):
@@ -33,29 +44,134 @@ def question_scores(root: Path, assignment: str):
     return columns, scores, max_points, manual
 
 
-def write_report(root: Path, assignment: str) -> Path:
-    """reports/<assignment>/grades.csv: a row per submission, a column per question."""
+@dataclass
+class Row:
+    """One submission as the reports show it."""
+
+    student: str
+    name: str  # the student's name where the gradebook or the LMS download gave one, else the id
+    scores: dict  # grade id -> points, None while a written answer waits for a grader
+    autograded: float
+    total: float  # autograded points plus the written answers graded so far
+    status: str  # graded | unreadable | failed | timed out (from the batch)
+    late: str  # "" when on time or no deadline is set; otherwise how late, or why unknown
+    notes: list[str]
+    isolation: str
+    seconds: float
+    messages: dict = field(default_factory=dict)  # test grade id -> what its outputs say went wrong
+
+
+@dataclass
+class ClassResults:
+    assignment: str
+    columns: list[str]  # grade ids in notebook order
+    max_points: dict
+    manual: set
+    rows: list[Row]
+
+    @property
+    def auto_max(self) -> float:
+        return sum(self.max_points[c] for c in self.columns if c not in self.manual)
+
+    @property
+    def total_max(self) -> float:
+        return sum(self.max_points[c] for c in self.columns)
+
+
+def class_results(root: Path, assignment: str) -> ClassResults:
     columns, scores, max_points, manual = question_scores(root, assignment)
     outcomes_path = root / "reports" / assignment / "outcomes.json"
     outcomes = {o["student"]: o for o in json.loads(outcomes_path.read_text())} if outcomes_path.exists() else {}
+    config = check_config(root)
+    names = student_names(root, assignment)
+    rows = []
+    for student in sorted(set(scores) | set(outcomes)):
+        got = scores.get(student, {})
+        auto = sum(v for c, v in got.items() if v is not None and c not in manual)
+        outcome = outcomes.get(student, {"status": "graded", "notes": []})
+        graded = root / "autograded" / student / assignment / f"{assignment}.ipynb"
+        rows.append(Row(
+            student=student, name=names.get(student, student), scores=got, autograded=auto,
+            total=sum(v for v in got.values() if v is not None), status=outcome["status"],
+            late=lateness(root, assignment, student, config),
+            notes=list(outcome["notes"]) + disagreement(outcome, auto),
+            isolation=outcome.get("isolation") or "not graded by the batch: isolation unknown",
+            seconds=outcome.get("seconds", 0.0),
+            messages=test_messages(graded) if outcome["status"] == "graded" and graded.exists() else {},
+        ))
+    # answer cells are "solution" cells; the manually graded questions are those that carry points
+    return ClassResults(assignment, columns, max_points, manual & set(columns), rows)
+
+
+def student_names(root: Path, assignment: str) -> dict[str, str]:
+    """Names from the gradebook, else from the LMS download's file names (reports/<A>/collect.json)."""
+    names = {}
+    collected = root / "reports" / assignment / "collect.json"
+    if collected.exists():
+        names.update({s: c["name"] for s, c in json.loads(collected.read_text())["collected"].items() if c.get("name")})
+    with open_gradebook(root) as gradebook:
+        for student in gradebook.students:
+            full = " ".join(n for n in (student.first_name, student.last_name) if n)
+            if full:
+                names[student.id] = full
+    return names
+
+
+def test_messages(graded_path: Path) -> dict[str, str]:
+    """What each test cell that lost points shows: its errors' names and messages (never a
+    traceback, which would quote code), and a partial-credit note. Hidden checks' messages
+    say how many answers are wrong, never the inputs or the expected values."""
+    messages = {}
+    for cell in read_notebook(graded_path).cells:
+        if not is_test_cell(cell):
+            continue
+        score, points = determine_grade(cell)
+        if score is not None and score >= points:
+            continue
+        said = []
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                said.append(f"{output.get('ename', '')}: {output.get('evalue', '')}".strip(": "))
+            elif output.get("output_type") == "stream" and output.get("name") == "stderr":
+                said.append("the cell wrote to stderr, which nbgrader scores as zero")
+        outputs = cell.get("outputs", [])
+        # a partial-credit note is the stream just before the score, the only execute_result
+        # left in a test cell (grading_executor.score_outputs; kernel-made ones are neutralised)
+        if len(outputs) >= 2 and outputs[-1].get("output_type") == "execute_result":
+            said.append(str(outputs[-2].get("text", "")).strip())
+        messages[cell.metadata.nbgrader["grade_id"]] = "; ".join(said)[:2000] or "no points"
+    return messages
+
+
+def spreadsheet_safe(value):
+    """A text cell that a spreadsheet would read as a formula (=, +, -, @, tab, CR) gets a
+    leading quote: a student's name or file name must not run in the TA's spreadsheet."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+GRADES_HEADER = ["student", "autograded", "autograded_max", "total", "total_max", "status", "late", "notes",
+                 "isolation"]
+
+
+def write_report(root: Path, assignment: str, results: ClassResults | None = None) -> Path:
+    """reports/<assignment>/grades.csv: a row per submission, a column per question
+    (autograded and written), then totals, status, late flag, notes and isolation."""
+    results = results or class_results(root, assignment)
     path = root / "reports" / assignment / "grades.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
-    students = sorted(set(scores) | set(outcomes))
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["student", *columns, "autograded", "autograded_max", "status", "notes", "isolation"])
-        auto_max = sum(max_points[c] for c in columns if c not in manual)
-        writer.writerow(["(max)", *[max_points[c] for c in columns], auto_max, auto_max, "", "", ""])
-        for student in students:
-            row = scores.get(student, {})
-            auto = sum(v for c, v in row.items() if v is not None and c not in manual)
-            outcome = outcomes.get(student, {"status": "graded", "notes": []})
-            notes = list(outcome["notes"]) + disagreement(outcome, auto)
-            writer.writerow([
-                student, *["" if row.get(c) is None else row[c] for c in columns],
-                auto, auto_max, outcome["status"], "; ".join(notes),
-                outcome.get("isolation") or "not graded by the batch: isolation unknown",
-            ])
+        writer.writerow([GRADES_HEADER[0], *results.columns, *GRADES_HEADER[1:]])
+        writer.writerow(["(max)", *[results.max_points[c] for c in results.columns], results.auto_max,
+                         results.auto_max, results.total_max, results.total_max, "", "", "", ""])
+        for row in results.rows:
+            writer.writerow([spreadsheet_safe(v) for v in [
+                row.student, *["" if row.scores.get(c) is None else row.scores[c] for c in results.columns],
+                row.autograded, results.auto_max, row.total, results.total_max, row.status, row.late,
+                "; ".join(row.notes), row.isolation,
+            ]])
     return path
 
 
@@ -70,23 +186,23 @@ def disagreement(outcome: dict, gradebook_points: float) -> list[str]:
 def print_table(csv_path: Path) -> str:
     """A fixed-width rendering of grades.csv (question columns as Q1, Q2, ...)."""
     with csv_path.open() as handle:
-        rows = list(csv.reader(handle))
-    header, maxima, body = rows[0], rows[1], rows[2:]
-    isolations = sorted({row[-1] for row in body})
-    rows = [row[:-1] for row in rows]
-    header, maxima, body = rows[0], rows[1], rows[2:]
-    n_questions = len(header) - 5
-    short = [f"Q{i + 1}" for i in range(n_questions)]
-    lines = [f"{'student':<14}" + "".join(f"{s:>5}" for s in short) + f"{'auto':>9}  status / notes"]
-    lines.append(f"{'(max)':<14}" + "".join(f"{_fmt(m):>5}" for m in maxima[1 : 1 + n_questions])
-                 + f"{_fmt(maxima[-4]):>9}")
+        rows = list(csv.DictReader(handle))
+    header = list(rows[0]) if rows else [GRADES_HEADER[0], *GRADES_HEADER[1:]]
+    questions = header[1 : header.index("autograded")]
+    maxima, body = rows[0], rows[1:]
+    short = [f"Q{i + 1}" for i in range(len(questions))]
+    lines = [f"{'student':<14}" + "".join(f"{s:>5}" for s in short) + f"{'auto':>9}{'total':>9}  status / notes"]
+    lines.append(f"{'(max)':<14}" + "".join(f"{_fmt(maxima[q]):>5}" for q in questions)
+                 + f"{_fmt(maxima['autograded']):>9}{_fmt(maxima['total']):>9}")
     for row in body:
-        cells = "".join(f"{('-' if v == '' else _fmt(v)):>5}" for v in row[1 : 1 + n_questions])
-        total = f"{_fmt(row[-4])}/{_fmt(row[-3])}"
-        notes = row[-2] + (f": {row[-1]}" if row[-1] else "")
-        lines.append(f"{row[0]:<14}{cells}{total:>9}  {notes[:110]}")
-    legend = ", ".join(f"{s}={h}" for s, h in zip(short, header[1 : 1 + n_questions]))
+        cells = "".join(f"{('-' if row[q] == '' else _fmt(row[q])):>5}" for q in questions)
+        auto = f"{_fmt(row['autograded'])}/{_fmt(row['autograded_max'])}"
+        total = f"{_fmt(row['total'])}/{_fmt(row['total_max'])}"
+        notes = row["status"] + (f" (LATE: {row['late']})" if row["late"] else "") + (f": {row['notes']}" if row["notes"] else "")
+        lines.append(f"{row['student']:<14}{cells}{auto:>9}{total:>9}  {notes[:110]}")
+    legend = ", ".join(f"{s}={q}" for s, q in zip(short, questions))
     text = "\n".join(lines) + "\n  (" + legend + "; '-' = manual, not graded yet)"
+    isolations = sorted({row["isolation"] for row in body})
     return text + "".join(f"\n  isolation: {i}" for i in isolations)
 
 
@@ -96,4 +212,3 @@ def _fmt(value) -> str:
     except (TypeError, ValueError):
         return str(value)
     return f"{number:g}"
-

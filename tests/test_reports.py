@@ -1,0 +1,278 @@
+"""What TAs hand back, on the two-question toy course: an LMS zip collected by stock
+`nbgrader zip_collect`, graded as a batch, then every report checked for content
+against the gradebook, and the feedback checked for leaks of the hidden checks.
+
+One zip (built here, with the archive times that decide lateness) holds an
+on-time, a late, a misnamed, a duplicate and a multi-notebook entry, a renamed
+copy of a classmate's unusual answer, and a spy that prints the hidden inputs
+and the grader's source. Two more students are handed in directly, with names
+that would inject a formula into a spreadsheet and a script into a web page.
+"""
+
+import base64
+import csv
+import io
+import json
+import shutil
+import subprocess
+import zipfile
+
+import nbformat
+import numpy as np
+import pytest
+
+from conftest import ROOT
+from vicourse import batch, examples, gradescope, release, reports
+from vicourse.course import copy_course, nbgrader, read_notebook, run_module_command, source_notebook
+from vicourse.report import question_scores
+
+TOY = ROOT / "tests" / "fixtures" / "toy_course"
+A = "00_toy"
+DEADLINE = "2026-10-02 00:00:00"
+CANVAS_COLUMN = "Toy assignment (4242)"
+FORMULA = '=HYPERLINK("evil.example","x")'
+SCRIPT = "<img src=x onerror=alert(1)>"
+HOSTILE_ID = FORMULA + SCRIPT  # a student id handed in through the exchange
+
+UNUSUAL = "def double(x):\n    result = np.asarray(x) + np.asarray(x)  # add it to itself\n    return result\n"
+COPIED = "def double(values):\n  out=np.asarray(values)+np.asarray(values)\n\n  return out\n"
+SPY = '''import numpy as np
+
+def double(x):
+    print("hidden input:", repr(x), list(np.asarray(x, dtype=float)))
+    raise ValueError("the inputs were " + repr(x))
+
+try:
+    print(open({grader!r}).read())
+except OSError as error:
+    print("no grader here:", error)
+'''
+
+
+def notebook(release_nb, source_nb, **replace):
+    return nbformat.writes(examples.filled(release_nb, source_nb, replace=replace))
+
+
+def lms_zip(path, release_nb, source_nb, grader_path):
+    """A Canvas-style submissions download: (name in the zip, archive time, text)."""
+    full = notebook(release_nb, source_nb)
+    blank = nbformat.writes(release_nb)
+    inner = io.BytesIO()  # a student's own zip, holding two notebooks
+    with zipfile.ZipFile(inner, "w") as zipped:
+        zipped.writestr(zipfile.ZipInfo(f"{A}.ipynb", (2026, 10, 1, 9, 0, 0)), full)
+        zipped.writestr(zipfile.ZipInfo("scratch.ipynb", (2026, 10, 1, 9, 0, 0)), blank)
+    entries = [
+        (f"smithjane_1001_5001_{A}.ipynb", (2026, 10, 1, 10, 0, 0), notebook(release_nb, source_nb, double=UNUSUAL)),
+        (f"doejohn_LATE_1002_5002_{A}.ipynb", (2026, 10, 3, 12, 30, 0), full),
+        ("homework.ipynb", (2026, 10, 1, 8, 0, 0), full),  # matches no pattern
+        (f"leeann_1003_5003_{A}.ipynb", (2026, 10, 1, 9, 0, 0), blank),  # the older of two
+        (f"leeann_1003_5003_{A}-1.ipynb", (2026, 10, 1, 11, 0, 0), full),  # Canvas renames a resubmission
+        ("kimbo_1004_5004_work.zip", (2026, 10, 1, 9, 5, 0), inner.getvalue()),
+        (f"copycat_1005_5005_{A}.ipynb", (2026, 10, 1, 12, 0, 0), notebook(release_nb, source_nb, double=COPIED)),
+        (f"spy_1006_5006_{A}.ipynb", (2026, 10, 1, 12, 0, 0),
+         notebook(release_nb, source_nb, double=SPY.format(grader=str(grader_path)))),
+        (f"{FORMULA}_1007_5007_{A}.ipynb", (2026, 10, 1, 12, 0, 0), full),  # a name for the Canvas column
+    ]
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zipped:
+        for name, when, data in entries:
+            zipped.writestr(zipfile.ZipInfo(name, when), data)
+
+
+@pytest.fixture(scope="module")
+def handed_back(tmp_path_factory):
+    config = tmp_path_factory.mktemp("config") / "nbgrader_config.py"
+    config.write_text((ROOT / "nbgrader_config.py").read_text()
+                      + f"\nc.Course.deadlines = {{{A!r}: {DEADLINE!r}}}\nc.Course.canvas_columns = {{{A!r}: {CANVAS_COLUMN!r}}}\n")
+    root = copy_course(TOY, tmp_path_factory.mktemp("toy"), config=config)
+    release.generate_releases(root)
+    release_nb = read_notebook(root / "release" / A / f"{A}.ipynb")
+    source_nb = read_notebook(source_notebook(root, A))
+    archive = root / "downloaded" / A / "archive"
+    archive.mkdir(parents=True)
+    lms_zip(archive / "submissions.zip", release_nb, source_nb, root / "grader_tests" / f"test_{A}.py")
+    collected = nbgrader(root, "zip_collect", A, "--force")
+    assert collected.returncode == 0, collected.stdout + collected.stderr
+    folder = root / "submitted" / HOSTILE_ID / A  # handed in through the exchange: no archive time
+    folder.mkdir(parents=True)
+    (folder / f"{A}.ipynb").write_text(notebook(release_nb, source_nb))
+    outcomes = batch.grade_all(root, A, workers=2, timeout=300, extra=[
+        "--Execute.timeout=5", "--Execute.iopub_timeout=5", "--ExecuteWithChecks.check_timeout=5"])
+    reports.write_all(root, A)
+    return root, {o.student: o for o in outcomes}
+
+
+def read_csv(path):
+    with path.open(newline="") as handle:
+        return list(csv.reader(handle))
+
+
+def test_zip_collect_reports_every_entry_by_name(handed_back):
+    root, _ = handed_back
+    log = json.loads((root / "reports" / A / "collect.json").read_text())
+    assert sorted(p.name for p in (root / "submitted").iterdir() if p.name.isdigit()) == \
+        ["1001", "1002", "1003", "1004", "1005", "1006", "1007"]
+    assert [u["file"] for u in log["unmatched"]] == ["submissions/homework.ipynb"]
+    (duplicate,) = log["duplicates"]
+    assert duplicate["student"] == "1003" and duplicate["kept"].endswith(f"{A}-1.ipynb")
+    assert duplicate["skipped"] == [f"submissions/leeann_1003_5003_{A}.ipynb"]
+    # nbgrader kept the newest: the full solution, not the blank first try
+    assert (root / "submitted" / "1003" / A / f"{A}.ipynb").read_text() == \
+        notebook(read_notebook(root / "release" / A / f"{A}.ipynb"), read_notebook(source_notebook(root, A)))
+    assert log["several_notebooks"] == [{"student": "1004", "notebooks": [f"{A}.ipynb", "scratch.ipynb"]}]
+    assert {"student": "1004", "notebook": "scratch.ipynb"} in log["misnamed"]
+    assert log["late"] == {"1002": "1 d 12 h 30 min"}
+    assert log["collected"]["1001"]["name"] == "smithjane"
+    assert (root / "submitted" / "1002" / A / "timestamp.txt").read_text().startswith("2026-10-03 12:30:00")
+
+
+def test_grades_csv_agrees_with_the_gradebook(handed_back):
+    root, outcomes = handed_back
+    columns, scores, max_points, manual = question_scores(root, A)
+    rows = read_csv(root / "reports" / A / "grades.csv")
+    header, maxima, body = rows[0], dict(zip(rows[0], rows[1])), [dict(zip(rows[0], r)) for r in rows[2:]]
+    assert header == ["student", *columns, "autograded", "autograded_max", "total", "total_max", "status", "late",
+                      "notes", "isolation"]
+    assert "explain" in columns and float(maxima["total"]) == sum(max_points.values())
+    assert len(body) == len(outcomes)
+    for row in body:
+        student = row["student"].removeprefix("'")
+        for column in columns:
+            expected = scores.get(student, {}).get(column)
+            assert row[column] == ("" if expected is None else str(expected)), (student, column)
+        assert float(row["autograded"]) == sum(v or 0 for c, v in scores.get(student, {}).items() if c not in manual)
+        assert row["status"] == outcomes[student].status
+        late = {"1002": "1 d 12 h 30 min", HOSTILE_ID: "no submission time known"}
+        assert row["late"] == late.get(student, "")
+        assert row["isolation"].startswith("sandboxed")
+    assert float(next(r for r in body if r["student"] == "1001")["test_double"]) == 2
+
+
+def test_results_json_follow_gradescopes_format(handed_back):
+    root, outcomes = handed_back
+    _, scores, max_points, manual = question_scores(root, A)
+    for student in outcomes:
+        data = json.loads((root / "reports" / A / "gradescope" / student / "results.json").read_text())
+        assert gradescope.problems(data) == []
+        # the documented fields, checked here independently of the module
+        assert isinstance(data["score"], (int, float)) and isinstance(data["output"], str)
+        for test in data["tests"]:
+            assert {"name", "score", "max_score", "output", "visibility"} <= set(test)
+            assert test["visibility"] in {"hidden", "after_due_date", "after_published", "visible"}
+            assert test["score"] == (scores[student].get(test["name"]) or 0)
+            assert test["max_score"] == max_points[test["name"]]
+        assert sorted(t["name"] for t in data["tests"]) == sorted(set(max_points) - manual)
+        if outcomes[student].status == "graded":
+            assert data["score"] == sum(t["score"] for t in data["tests"])
+    spy = json.loads((root / "reports" / A / "gradescope" / "1006" / "results.json").read_text())
+    failed = next(t for t in spy["tests"] if t["name"] == "test_double")
+    assert failed["score"] == 0 and "double" in failed["output"]
+
+
+def test_canvas_csv_has_the_import_columns(handed_back):
+    root, outcomes = handed_back
+    rows = read_csv(root / "reports" / A / "canvas.csv")
+    assert rows[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", CANVAS_COLUMN]
+    assert rows[1][0] == "Points Possible" and float(rows[1][5]) == 4
+    body = {r[1].removeprefix("'"): r for r in rows[2:]}
+    assert set(body) == set(outcomes)
+    with (root / "reports" / A / "grades.csv").open(newline="") as handle:
+        totals = {r["student"].removeprefix("'"): r["total"] for r in csv.DictReader(handle)}
+    for student, row in body.items():
+        assert row[5] == (f"{float(totals[student]):g}" if outcomes[student].status == "graded" else "")
+    assert body["1001"][0] == "smithjane" and body["1002"][5] == "3"
+
+
+def test_no_cell_is_read_as_a_formula(handed_back):
+    root, _ = handed_back
+    for name in ("grades.csv", "canvas.csv", "similarity.csv"):
+        for row in read_csv(root / "reports" / A / name):
+            assert not any(cell[:1] in ("=", "+", "-", "@") for cell in row), (name, row)
+    assert any(row[0] == "'" + HOSTILE_ID for row in read_csv(root / "reports" / A / "grades.csv"))
+    assert any(row[0] == "'" + FORMULA for row in read_csv(root / "reports" / A / "canvas.csv"))  # the LMS name
+
+
+def test_class_report_is_self_contained_with_a_histogram_per_question(handed_back):
+    root, outcomes = handed_back
+    html = (root / "reports" / A / "class_report.html").read_text()
+    columns = question_scores(root, A)[0]
+    assert html.count('<figure class="question"') == len(columns)
+    for column in columns:
+        assert f'data-question="{column}"' in html
+    images = html.split('src="')[1:]
+    assert len(images) == len(columns) + 1  # the distribution, then one per question
+    for image in images:
+        assert image.startswith("data:image/png;base64,")
+        assert base64.b64decode(image.split('"')[0].split(",")[1])[:4] == b"\x89PNG"
+    assert "http://" not in html and "https://" not in html
+    for heading in ("Score distribution", "Hardest questions", "Slowest submissions", "Not fully graded", "Isolation"):
+        assert heading in html
+    assert "sandboxed" in html and "written answers not graded yet" in html
+    assert SCRIPT not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+
+
+def test_similarity_finds_the_renamed_copy_first(handed_back):
+    root, _ = handed_back
+    rows = read_csv(root / "reports" / A / "similarity.csv")[1:]
+    top = max(float(r[2]) for r in rows)
+    pair = next(r for r in rows if {r[0], r[1]} == {"1001", "1005"})
+    assert float(pair[2]) == top and "double 100%" in pair[3]
+    against_solution = next(r for r in rows if {r[0], r[1]} == {"1001", "1002"})
+    assert "double" not in against_solution[3]
+    html = (root / "reports" / A / "similarity.html").read_text()
+    assert "1001 and 1005" in html and "not a verdict" in html
+
+
+def test_feedback_shows_scores_and_messages_never_the_hidden_inputs_or_the_grader(handed_back):
+    root, _ = handed_back
+    result = nbgrader(root, "generate_feedback", A, "--student", "1006", "--force")
+    assert result.returncode == 0, result.stderr
+    html = (root / "feedback" / "1006" / A / f"{A}.html").read_text()
+    assert "HiddenCheckFailed" in html and "double" in html and "Score" in html
+    assert "no grader here" in html  # the spy ran, and could not read the grader
+    hidden = np.random.default_rng(0).normal(size=5)  # the toy grader's hidden input
+    shown = [root / "feedback" / "1006" / A / f"{A}.html", root / "reports" / A / "gradescope" / "1006" / "results.json",
+             root / "reports" / A / "class_report.html", root / "reports" / A / "grades.csv"]
+    grader_source = (root / "grader_tests" / f"test_{A}.py").read_text()
+    for path in shown:
+        text = path.read_text()
+        for value in hidden:
+            assert f"{abs(value):.6f}"[2:] not in text, (path, value)
+        assert "default_rng(0)" not in text and "assert_close(nb" not in text, path
+        assert grader_source.splitlines()[0] not in text, path
+
+
+GRADER_REWRITE = """import numpy as np
+
+for path in ({grader!r}, {gradebook!r}):
+    try:  # make the hidden check a no-op, and spoil the gradebook
+        with open(path, "a") as handle:
+            handle.write("\\ndef test_double(nb):\\n    pass\\n")
+    except OSError as error:
+        print("cannot write", error)
+try:
+    print(open({grader!r}).read())
+except OSError as error:
+    print("cannot read", error)
+
+def double(x):
+    return 2 if np.ndim(x) == 0 and x == 1 else 0  # passes the visible assert only
+"""
+
+
+def test_grade_one_grades_a_notebook_in_the_sandbox_with_the_course_graders(handed_back, tmp_path):
+    """grade-one runs student code, so it gets an attack: rewriting the grader and the gradebook."""
+    root, _ = handed_back
+    grader, gradebook = root / "grader_tests" / f"test_{A}.py", root / "gradebook.db"
+    before = grader.read_bytes(), gradebook.read_bytes()
+    nb = examples.filled(read_notebook(root / "release" / A / f"{A}.ipynb"), read_notebook(source_notebook(root, A)),
+                         replace={"double": GRADER_REWRITE.format(grader=str(grader), gradebook=str(gradebook))})
+    path = tmp_path / "mine.ipynb"  # not named after the assignment: found from its cells
+    nbformat.write(nb, path)
+    result = subprocess.run([*run_module_command("vicourse"), "grade-one", str(path), "--json",
+                             "--cell-timeout", "5"], cwd=root, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    data = json.loads(result.stdout)
+    assert gradescope.problems(data) == []
+    assert data["score"] == 1 and {t["name"]: t["score"] for t in data["tests"]} == {"test_double": 0, "test_half": 1}
+    assert (grader.read_bytes(), gradebook.read_bytes()) == before
+    assert "assert_close" not in result.stdout
