@@ -15,6 +15,8 @@ VARIANTS = {
     # passes the hidden check (arrays) but not the visible `double(1) == 2`
     "visible asserts only": {"double": "def double(x):\n    return 2 * x if hasattr(x, 'shape') else 0\n"},
     "both wrong": {"double": "def double(x):\n    return x\n", "half": "half = None\n"},
+    # a patch of a shared module must not outlive the variant that made it
+    "patches numpy": {"half": "import numpy\nnumpy.asarray = lambda x: 0\ndef half(x):\n    return x / 2\n"},
     "solution again": {},
     "reads the course": {"double": f"open({str(ROOT / 'nbgrader_config.py')!r}).read()\n"
                                    "def double(x):\n    return 2 * x\n"},
@@ -59,7 +61,14 @@ def test_visible_asserts_count_like_hidden_checks(lost):
 
 def test_the_solution_is_restored_after_each_variant(lost):
     assert set(lost["both wrong"]) == {"test_double", "test_half"}
+    assert "test_double" in lost["patches numpy"]
     assert lost["solution again"] == {}
+
+
+def test_a_variant_that_ends_its_process_is_named():
+    with pytest.raises(RuntimeError, match="variant 1 ended its process"):
+        grade_variants(TOY / "source" / "00_toy" / "00_toy.ipynb", TOY / "grader_tests",
+                       [{}, {"half": "import os\nos._exit(3)\n"}])
 
 
 def test_calibration_runs_in_the_sandbox(lost):

@@ -13,7 +13,9 @@ Before a cell is re-run, the names it binds are removed, so a variant cell that
 raises leaves its names undefined, as in a fresh run, instead of silently
 keeping the solution's.  Every hidden check then runs through the same
 `run_check`, with requests and replies passed through JSON exactly as with a
-kernel (`checking.local_student`); afterwards the original cells are re-run.
+kernel (`checking.local_student`).  Each variant is graded in a forked copy of
+the executed notebook, as many at once as there are cores, so nothing a
+variant does outlives it.
 
 A test cell is lost if its hidden check fails or its own visible asserts raise:
 the rule nbgrader's scoring applies.  The kernel transport has its own tests,
@@ -32,9 +34,11 @@ import ast
 import contextlib
 import io
 import json
+import os
 import re
 import sys
 import tempfile
+import traceback
 import warnings
 from pathlib import Path
 
@@ -138,22 +142,67 @@ class VariantGrader:
                 raised.add(grade_id)
         return raised
 
-    def grade(self, replace: dict[str, str]) -> dict[str, str]:
-        """{test cell grade id: why it scores zero} for the solution with `replace` applied."""
+    def _later_graded(self, replace: dict[str, str]) -> list[int]:
+        """The cells a variant re-runs: its replaced cells and every graded cell after the first."""
         unknown = set(replace) - set(self.position)
         if unknown:
             raise KeyError(f"no graded cell with grade id {sorted(unknown)}")
         first = min((self.position[g] for g in replace), default=len(self.cells))
-        later_graded = [
-            i for i, c in enumerate(self.cells) if i >= first and (is_grade(c) or is_solution(c))
-        ]
+        return [i for i, c in enumerate(self.cells) if i >= first and (is_grade(c) or is_solution(c))]
+
+    def _grade_here(self, replace: dict[str, str], later_graded: list[int]) -> dict[str, str]:
+        raised = self._rerun(later_graded, replace)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the checks call the variant's code, overflows and all
+            return self._check_all(raised)
+
+    def grade(self, replace: dict[str, str]) -> dict[str, str]:
+        """{test cell grade id: why it scores zero} for the solution with `replace` applied."""
+        later_graded = self._later_graded(replace)
         try:
-            raised = self._rerun(later_graded, replace)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # the checks call the variant's code, overflows and all
-                return self._check_all(raised)
+            return self._grade_here(replace, later_graded)
         finally:
             self._rerun(later_graded, {})
+
+    def grade_forked(self, replaces: list[dict[str, str]], jobs: int) -> list[dict[str, str]]:
+        """`grade` for each variant, each in a forked copy of the executed notebook, `jobs` at a
+        time.  A copy needs no restoring afterwards (half the re-running), no variant can leave
+        anything behind for the next, and the cores are all used."""
+        for replace in replaces:
+            self._later_graded(replace)  # an unknown grade id is the caller's mistake: say so here
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self._check_all(set())  # once here, so lazy imports and caches are shared by every copy
+        results: list = [None] * len(replaces)
+        with tempfile.TemporaryDirectory(prefix="variants-") as folder:
+            pending, running = list(range(len(replaces))), {}
+            while pending or running:
+                while pending and len(running) < max(1, jobs):
+                    index = pending.pop(0)
+                    running[self._fork(replaces[index], Path(folder) / f"{index}.json")] = index
+                pid, status = os.wait()
+                index = running.pop(pid)
+                answer = Path(folder) / f"{index}.json"
+                if not answer.exists():
+                    raise RuntimeError(f"grading variant {index} ended its process ({status}) without a result")
+                results[index] = json.loads(answer.read_text())
+        return results
+
+    def _fork(self, replace: dict[str, str], answer: Path) -> int:
+        pid = os.fork()
+        if pid:
+            return pid
+        code = 1
+        try:
+            lost = self._grade_here(replace, self._later_graded(replace))
+            partial = answer.with_suffix(".part")
+            partial.write_text(json.dumps(lost))
+            partial.rename(answer)  # whole or absent: the parent never reads half a result
+            code = 0
+        except BaseException:  # noqa: BLE001 - reported, and the parent says which variant
+            traceback.print_exc()
+        finally:
+            os._exit(code)  # noqa: the child must not run the parent's cleanup or atexit handlers
 
     def _check_all(self, raised: set[str]) -> dict:
         """{grade id: why it scores zero} for lost cells, and {grade id: {"message": ..., "kept":
@@ -227,7 +276,7 @@ def _run_job(job_path: str) -> None:
     notebook = Path(job["notebook"])
     nb = nbformat.read(str(notebook), as_version=4)
     grader = VariantGrader(nb, load_checks(notebook.parent / "graders", notebook.stem), workdir=".")
-    results = [grader.grade(replace) for replace in job["replaces"]]
+    results = grader.grade_forked(job["replaces"], jobs=os.cpu_count() or 1)
     (Path(job_path).parent / "results.json").write_text(json.dumps(results))
 
 
