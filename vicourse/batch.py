@@ -247,9 +247,9 @@ def grade_all(
             for job in jobs.values():
                 job["template"] = str(template)
             late_plugin = late_submission_plugin(config)
-            with dask_client(scheduler, min(workers or os.cpu_count() or 1, len(jobs))) as client, \
+            with dask_client(scheduler, min(workers or os.cpu_count() or 1, len(jobs))) as (client, chosen), \
                     Progress(len(jobs), assignment, kept, progress) as bar:
-                for name, result in run_tasks(client, jobs):
+                for name, result in run_tasks(client, jobs, chosen):
                     outcome = outcomes[name]
                     finish(root, assignment, outcome, result, gradebook, late_plugin)
                     save_outcomes(root, assignment, [outcome])  # a batch cut short resumes from here
@@ -263,14 +263,17 @@ def grade_all(
     return ordered
 
 
-def run_tasks(client, jobs: dict):
+def run_tasks(client, jobs: dict, workers: list[str] | None = None):
     """(student, result) for each job as it completes; a task that failed or kept killing its
-    workers yields a result saying so. One result per student, whatever dask retried."""
+    workers yields a result saying so. One result per student, whatever dask retried.
+
+    workers: the ones to use (None: all); others only when none of these is left."""
     from distributed import as_completed
     from distributed.scheduler import KilledWorker
 
     futures = {client.submit(grade_submission, job, key=f"grade-{job['assignment']}-{i}-{os.urandom(4).hex()}",
-                             pure=False): name for i, (name, job) in enumerate(jobs.items())}
+                             pure=False, workers=workers, allow_other_workers=workers is not None): name
+               for i, (name, job) in enumerate(jobs.items())}
     seen = set()
     for future in as_completed(futures):
         name = futures[future]
@@ -337,31 +340,36 @@ def late_submission_plugin(config):
     return step.plugin_inst
 
 
-_LOCAL_CLUSTERS: dict[int, tuple] = {}  # worker count -> (LocalCluster, Client), kept for the next batch
+_LOCAL: dict[str, object] = {}  # this process's local cluster and its client, kept for the next batch
 
 
 @contextlib.contextmanager
 def dask_client(scheduler: str | None, workers: int):
-    """A client of the cluster at `scheduler`, else of a local cluster of `workers` processes,
-    one thread each: one submission at a time per worker, one math thread per kernel.
+    """A client of the cluster at `scheduler`, else of a local cluster of at least `workers`
+    processes, one thread each: one submission at a time per worker, one math thread per kernel.
 
-    A local cluster is kept for the rest of this process (closed when it exits): a later
-    batch (the demo's next assignment, the next test) finds its workers started and their
-    nbgrader imported."""
+    The local cluster is kept for the rest of this process (closed when it exits), grown when a
+    batch asks for more workers: a later batch (the demo's next assignment, the next test)
+    finds its workers started and their nbgrader imported. Yields (client, the addresses of
+    the workers to use, None for all)."""
     from distributed import Client, LocalCluster
 
     if scheduler:
         with Client(scheduler, timeout=60) as client:
-            yield client
+            yield client, None
         return
-    cluster, client = _LOCAL_CLUSTERS.get(workers, (None, None))
+    cluster, client = _LOCAL.get("cluster"), _LOCAL.get("client")
     if cluster is None or cluster.status.name != "running" or client.status != "running":
         # memory is limited per kernel by the sandbox; a worker itself stays small
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, memory_limit=0,
-                               dashboard_address=None, silence_logs=logging.ERROR)
+                               dashboard_address=":0", silence_logs=logging.ERROR)
         client = Client(cluster)
-        _LOCAL_CLUSTERS[workers] = cluster, client
-    yield client
+        _LOCAL.update(cluster=cluster, client=client)
+    elif len(cluster.workers) < workers:
+        cluster.scale(workers)
+    client.wait_for_workers(workers, timeout=300)
+    running = sorted(client.scheduler_info()["workers"])
+    yield client, (running[:workers] if len(running) > workers else None)
 
 
 class Progress:
