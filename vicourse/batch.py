@@ -241,7 +241,8 @@ def grade_all(
             files = {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
             jobs[name] = {"course": str(root), "assignment": assignment, "student": name, "files": files,
                           "timeout": timeout, "extra": extra}
-        save_outcomes(root, assignment, list(outcomes.values()))
+        # the ones still to grade are saved as their results come in: a batch cut short grades them next time
+        save_outcomes(root, assignment, [o for name, o in outcomes.items() if name not in jobs])
         if jobs:
             template = write_template(gradebook, assignment, root / TEMPLATES / f"{assignment}.db", course_id)
             for job in jobs.values():
@@ -291,8 +292,9 @@ def run_tasks(client, jobs: dict, workers: list[str] | None = None):
 
 
 def lost(student: str, reason: str) -> dict:
+    """The result of a task that returned none: failed, and tried again by the next run."""
     return {"student": student, "status": "failed", "notes": [reason], "record": {}, "rows": None, "files": {},
-            "isolation": "", "seconds": 0.0, "timing": {}}
+            "isolation": "", "seconds": 0.0, "timing": {}, "again": True}
 
 
 def finish(root: Path, assignment: str, outcome: Outcome, result: dict, gradebook, late_plugin) -> None:
@@ -302,6 +304,8 @@ def finish(root: Path, assignment: str, outcome: Outcome, result: dict, gradeboo
     outcome.isolation = result["isolation"]
     outcome.seconds = result["seconds"]
     outcome.timing = dict(result["timing"])
+    if result.get("again"):
+        outcome.digest = ""  # not graded at all (the cluster failed it): the next run tries again
     if result["record"]:
         path = root / RESULTS / outcome.student / f"{assignment}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
