@@ -47,7 +47,7 @@ import nbformat
 
 from nbgrader.utils import determine_grade
 
-from .batch_worker import grade_submission
+from .batch_worker import grade_here, grade_submission
 from .course import check_config, gradebook_url, open_gradebook, read_notebook
 from .gradebook_rows import write_rows, write_template
 from .grading_executor import CHECK_FAILED, is_test_cell
@@ -269,6 +269,14 @@ def run_tasks(client, jobs: dict, workers: list[str] | None = None):
     workers yields a result saying so. One result per student, whatever dask retried.
 
     workers: the ones to use (None: all); others only when none of these is left."""
+    if client is None:
+        grade_here()
+        for name, job in jobs.items():
+            try:
+                yield name, grade_submission(job)
+            except Exception as exc:  # noqa: BLE001 - as a failed task, below
+                yield name, lost(name, f"the grading task failed: {type(exc).__name__}: {str(exc)[:300]}")
+        return
     from distributed import as_completed
     from distributed.scheduler import KilledWorker
 
@@ -355,12 +363,18 @@ def dask_client(scheduler: str | None, workers: int):
     The local cluster is kept for the rest of this process (closed when it exits), grown when a
     batch asks for more workers: a later batch (the demo's next assignment, the next test)
     finds its workers started and their nbgrader imported. Yields (client, the addresses of
-    the workers to use, None for all)."""
+    the workers to use, None for all); (None, None) for one worker while no local cluster runs:
+    then the tasks run one after another in this process, in the same way."""
     from distributed import Client, LocalCluster
 
     if scheduler:
         with Client(scheduler, timeout=60) as client:
             yield client, None
+        return
+    if workers == 1 and "cluster" not in _LOCAL:
+        # one submission (grade-one) or one worker asked for: the same task, run in this process,
+        # without starting a cluster for it
+        yield None, None
         return
     cluster, client = _LOCAL.get("cluster"), _LOCAL.get("client")
     if cluster is None or cluster.status.name != "running" or client.status != "running":
