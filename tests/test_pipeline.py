@@ -164,3 +164,41 @@ def test_grading_without_a_sandbox_says_so_everywhere(tmp_path):
     assert outcome.status == "graded" and outcome.isolation.startswith("NONE: the sandbox is switched off")
     table = report.print_table(report.write_report(root, "00_toy"))
     assert "isolation: NONE" in table
+
+
+STOCK = ("full", "partial", "killer", "editor", "cheater")  # correct, wrong, broken, edited, hostile
+
+
+def gradebook_rows(root, students):
+    """{student: {grade id: (auto score, needs manual grade, auto comment)}} and late penalties."""
+    from vicourse.course import open_gradebook
+
+    rows = {}
+    with open_gradebook(root) as gradebook:
+        for student in students:
+            submission = gradebook.find_submission("00_toy", student)
+            for notebook in submission.notebooks:
+                comments = {c.name: c.auto_comment for c in notebook.comments}
+                rows[student] = {g.name: (g.auto_score, g.needs_manual_grade, comments.get(g.name))
+                                 for g in notebook.grades}
+                rows[student]["late penalty"] = notebook.late_submission_penalty
+                rows[student]["comments"] = comments
+    return rows
+
+
+def test_the_batch_writes_what_stock_serial_autograde_writes(toy, tmp_path):
+    """The same staged submissions, graded by ONE stock `nbgrader autograde` process into a
+    fresh gradebook: the same rows, cell for cell, and the same graded notebooks' scores."""
+    root, _, _ = toy
+    stock = copy_course(TOY, tmp_path / "stock", config=ROOT / "nbgrader_config.py")
+    release.generate_releases(stock)
+    for student in STOCK:
+        shutil.copytree(root / batch.STAGED / "00_toy" / student, stock / "submitted" / student)
+    result = nbgrader(stock, "autograde", "00_toy", "--force", "--Execute.timeout=3",
+                      "--Execute.iopub_timeout=3", "--ExecuteWithChecks.check_timeout=3")
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    ours, theirs = gradebook_rows(root, STOCK), gradebook_rows(stock, STOCK)
+    assert ours == theirs
+    for student in STOCK:
+        path = f"autograded/{student}/00_toy/00_toy.ipynb"
+        assert batch.autograded_score(root / path) == batch.autograded_score(stock / path)

@@ -5,7 +5,8 @@
   examples [A ...]         sample submissions in examples/ (default: refresh the existing ones)
   calibrate A              grade every WRONG_ANSWERS / CORRECT_ALTERNATIVES variant (fast)
   collect A                an LMS download in downloaded/A/archive/ -> submitted/ (stock zip_collect)
-  grade A [options]        batch-autograde submitted/*/A, then report
+  grade A [options]        batch-autograde submitted/*/A (new or changed ones; --force: all) on
+                           --workers local processes or the dask cluster at --scheduler, then report
   report A                 reports/A/: grades.csv, Gradescope results.json, canvas.csv,
                            similarity, class_report.html; prints the per-question table
   grade-one PATH [--json]  grade one notebook in a scratch copy of the course, same sandbox
@@ -23,18 +24,23 @@ import sys
 import time
 from pathlib import Path
 
-from . import batch, examples, release, report, reports, solutions
+from . import batch, course, examples, release, report, reports, solutions
 from .course import assignments, course_root, nbgrader
 from .sandbox import isolation
 
 
-def grade(root, assignment: str, workers: int, timeout: float, cell_timeout: int | None, only=None) -> str:
+def grade(root, assignment: str, workers: int, timeout: float, cell_timeout: int | None, only=None,
+          force: bool = False, scheduler: str | None = None) -> str:
     extra = [f"--Execute.timeout={cell_timeout}"] if cell_timeout else []
     started = time.perf_counter()
-    outcomes = batch.grade_all(root, assignment, workers=workers, timeout=timeout, extra=extra, only=only)
+    outcomes = batch.grade_all(root, assignment, workers=workers, timeout=timeout, extra=extra, only=only,
+                               force=force, scheduler=scheduler)
     seconds = time.perf_counter() - started
     table = report.print_table(reports.write_all(root, assignment))
-    summary = f"{table}\n  {len(outcomes)} submissions of {assignment} in {seconds:.1f} s with {workers} workers"
+    graded_now = sum(o.run == max(x.run for x in outcomes) for o in outcomes) if outcomes else 0
+    where = f"on the cluster at {scheduler}" if scheduler else f"with {workers} local workers"
+    summary = (f"{table}\n  {len(outcomes)} submissions of {assignment} ({graded_now} graded in this run, the rest "
+               f"unchanged) in {seconds:.1f} s {where}")
     if any(not o.isolation.startswith("sandboxed") for o in outcomes if o.isolation):
         summary += "\n  WARNING: STUDENT CODE RAN WITHOUT A SANDBOX (see the isolation lines above; make doctor)"
     return summary
@@ -123,7 +129,11 @@ def main(argv=None) -> None:
     parser.add_argument("command", choices=["release", "solutions", "examples", "calibrate", "collect", "grade", "report",
                                             "grade-one", "feedback", "demo", "doctor"])
     parser.add_argument("assignments", nargs="*")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel autograde processes")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="grade: local dask worker processes, one submission each at a time")
+    parser.add_argument("--scheduler", help="grade: a running dask cluster (tcp://host:8786) instead of local workers")
+    parser.add_argument("--force", action="store_true", help="grade: regrade submissions that have not changed")
+    parser.add_argument("--db-url", help="the gradebook's SQLAlchemy URL (default: c.CourseDirectory.db_url)")
     parser.add_argument("--timeout", type=float, default=900, help="seconds allowed per submission")
     parser.add_argument("--cell-timeout", type=int, default=None, help="override the per-cell limit")
     parser.add_argument("--json", action="store_true", help="grade-one: print Gradescope's results.json")
@@ -132,6 +142,8 @@ def main(argv=None) -> None:
     if args.command == "doctor":
         sys.exit(0 if doctor() else 1)
     root = course_root()
+    if args.db_url:
+        course.DB_URLS[root.resolve()] = args.db_url  # course.gradebook_url: grading and the reports
     names = args.assignments or None
     if args.command == "release":
         release.generate_releases(root, names)
@@ -163,7 +175,8 @@ def main(argv=None) -> None:
                 if not calibrate(root, name):
                     sys.exit(1)
             elif args.command == "grade":
-                print(grade(root, name, args.workers, args.timeout, args.cell_timeout))
+                print(grade(root, name, args.workers, args.timeout, args.cell_timeout, force=args.force,
+                            scheduler=args.scheduler))
             elif args.command == "report":
                 print(report.print_table(reports.write_all(root, name)))
             elif args.command == "collect":

@@ -1,39 +1,55 @@
-"""Autograde every submission of an assignment: parallel, isolated, timed, lossless.
+"""Autograde every submission of an assignment: parallel, isolated, timed, lossless,
+resumable, on one machine or a cluster, with one engine: dask.distributed.
 
-For each `submitted/<student>/<assignment>/`:
-1. stage a copy under `build/staged/` (the original is never modified),
-   repaired against the release where cells or metadata went missing;
-2. run stock `nbgrader autograde` over the staged copies, one process per worker
-   (each grading its share of students), in its own process group, with a
-   wall-clock limit; a share that overruns is retried one submission at a time;
-3. record an outcome: status, the reasons, and what the hidden checks said.
+For each `submitted/<student>/<assignment>/` the coordinator (this module)
+1. hashes it: a re-run grades only submissions that are new or changed (or whose
+   grader, config or options changed) unless `force` is given; the hashes live in
+   reports/<A>/outcomes.json, on the coordinator, where no kernel can reach;
+2. stages a copy under `build/staged/<A>/<student>/<A>/` (the original is never
+   modified), repaired against the release where cells or metadata went missing;
+3. sends it, as bytes, as one dask task (vicourse/batch_worker.py) to a worker:
+   by default a LocalCluster of one single-threaded worker process per core, or
+   an existing cluster (`scheduler`: `dask scheduler`/`dask worker`, dask-jobqueue,
+   dask-kubernetes; its workers share the course folder). The worker grades it
+   with stock nbgrader's Autograde, configured by nbgrader_config.py (the sandbox,
+   ExecuteWithChecks), in a scratch course with a private gradebook, killed with its
+   kernel at the wall-clock limit, and returns plain data;
+4. records its outcome (status, the reasons, what the hidden checks said, where
+   the time went) and, alone, writes the course's gradebook (any SQLAlchemy
+   db_url; see gradebook_rows.py) and autograded/<student>/<A>/.
 
 Completion is judged from results, not from a file existing: a submission is
 "graded" only when the grading record that `ExecuteWithChecks` writes (outside
-the sandbox, where the kernel cannot reach) says the notebook ran to its end
-and every check ran, and nbgrader wrote the autograded notebook. Every
-submission of a process that died or overran is graded again alone, in a
-fresh process; a second failure is recorded with the reason. A submission
-that cannot be read gets an outcome saying why; the batch always goes on.
+the sandbox, where the kernel cannot reach) says the notebook ran to its end and
+every check ran, and nbgrader wrote the autograded notebook. A grading process
+that died is replaced by a fresh one for a second try; a second failure is
+recorded with the reason. A worker that dies loses nothing: dask runs its
+submission elsewhere; one that keeps killing workers (dask's KilledWorker) is
+recorded as failed. A submission that cannot be read gets an outcome saying why.
+Each submission ends with exactly one outcome, and the batch always goes on.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
+import logging
 import os
 import shutil
-import signal
-import subprocess
+import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime, timezone
 from pathlib import Path
 
 import nbformat
 
 from nbgrader.utils import determine_grade
 
-from .course import check_config, kernel_environment, open_gradebook, read_notebook, run_module_command
+from .batch_worker import grade_here, grade_submission
+from .course import check_config, gradebook_url, open_gradebook, read_notebook
+from .gradebook_rows import write_rows, write_template
 from .grading_executor import CHECK_FAILED, is_test_cell
 from .release import generate_releases
 from .repair import edited_locked_cells, load_submission, repair
@@ -41,6 +57,8 @@ from .sandbox import isolation
 
 STAGED = "build/staged"
 RESULTS = "build/results"  # grading records (nbgrader_config.py points ExecuteWithChecks here)
+TEMPLATES = "build/gradebook-templates"  # the assignment's definition, copied by each worker
+STATUSES = ("graded", "failed", "timed out", "unreadable")
 
 
 @dataclass
@@ -52,13 +70,23 @@ class Outcome:
     seconds: float = 0.0
     score: float | None = None  # autograded points, from the autograded notebook
     isolation: str = ""
+    digest: str = ""  # of the submission and of what graded it: a re-run skips it while unchanged
+    run: str = ""  # when the batch that graded it started (UTC)
+    timing: dict = field(default_factory=dict)  # seconds: process start, kernel start, cells, checks, gradebook
+
+    @classmethod
+    def from_dict(cls, saved: dict) -> "Outcome":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in saved.items() if k in names})
 
 
-def stage(root: Path, assignment: str, student: str, release_nb, chunk: str) -> Outcome:
-    """Copy one submission to build/staged/<chunk>/, repaired; say what was done."""
-    outcome = Outcome(student)
+def stage(root: Path, assignment: str, outcome: Outcome, release_nb) -> Path:
+    """Copy one submission to build/staged/<A>/<student>/<A>/, repaired; note what was done
+    in its outcome (status "unreadable" when there is nothing to grade). The staged copies
+    are laid out as nbgrader's submitted/, so stock autograde can grade them as well."""
+    student = outcome.student
     source_dir = root / "submitted" / student / assignment
-    target_dir = root / STAGED / chunk / student / assignment
+    target_dir = root / STAGED / assignment / student / assignment
     shutil.rmtree(target_dir, ignore_errors=True)
     # links are copied as links, then dropped: following one would copy whatever it points
     # at, with the grader's rights, into the submission
@@ -75,7 +103,7 @@ def stage(root: Path, assignment: str, student: str, release_nb, chunk: str) -> 
         if not others:
             outcome.status = "unreadable"
             outcome.notes.append(f"no notebook in the submission (expected {assignment}.ipynb)")
-            return outcome
+            return target_dir
         others[0].rename(wanted)
         outcome.notes.append(f"graded {others[0].name} as {assignment}.ipynb")
     loaded = load_submission(wanted)
@@ -83,102 +111,14 @@ def stage(root: Path, assignment: str, student: str, release_nb, chunk: str) -> 
         outcome.status = "unreadable"
         outcome.notes.append(loaded.fatal)
         wanted.unlink()
-        return outcome
+        return target_dir
     fixed = repair(loaded.notebook, release_nb)
     outcome.notes.extend(fixed.notes)
     edited = edited_locked_cells(loaded.notebook, release_nb)
     if edited:
         outcome.notes.append("locked cells edited (restored from the release for grading): " + ", ".join(edited))
     nbformat.write(fixed.notebook, str(wanted))
-    return outcome
-
-
-def autograde_chunk(root: Path, assignment: str, chunk: str, outcomes: list[Outcome], timeout: float,
-                    extra: list[str]) -> None:
-    """One stock `nbgrader autograde` process for the staged students in build/staged/<chunk>.
-
-    One process per worker pays nbgrader's start-up (~4 s) once, not once per
-    submission.  The process runs in its own group so that, if it overruns, it is
-    killed together with its kernels.  Outcomes whose grading did not complete are
-    left with status "failed" or "timed out" and the reason.
-    """
-    for outcome in outcomes:
-        shutil.rmtree(root / "autograded" / outcome.student / assignment, ignore_errors=True)
-        (root / RESULTS / outcome.student / f"{assignment}.json").unlink(missing_ok=True)
-    student = outcomes[0].student if len(outcomes) == 1 else "*"
-    command = [
-        *run_module_command("nbgrader"), "autograde", assignment, "--student", student, "--force",
-        "--log-level=WARN", f"--CourseDirectory.submitted_directory={STAGED}/{chunk}",
-        f"--ExecuteWithChecks.results_dir={root / RESULTS}", *extra,
-    ]
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        command, cwd=root, env=kernel_environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True, start_new_session=True,
-    )
-    try:
-        log, _ = process.communicate(timeout=timeout * len(outcomes))
-        overran = False
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        log, _ = process.communicate()
-        overran = True
-    seconds = (time.perf_counter() - started) / len(outcomes)
-    for outcome in outcomes:
-        outcome.seconds = seconds
-        graded = root / "autograded" / outcome.student / assignment / f"{assignment}.ipynb"
-        record = read_record(root / RESULTS / outcome.student / f"{assignment}.json")
-        outcome.isolation = record.get("isolation", outcome.isolation)
-        incomplete = why_incomplete(record, graded)
-        if incomplete is None:
-            outcome.status, outcome.notes = "graded", outcome.notes + record_notes(record)
-            outcome.checks = failed_checks(graded)
-            outcome.score = autograded_score(graded)
-        elif overran:
-            outcome.status = "timed out"
-            outcome.notes.append(f"grading took longer than {timeout:.0f} s and was stopped ({incomplete})")
-        else:
-            outcome.status = "failed"
-            outcome.notes.append(f"{incomplete}; {process_end(process.returncode, log, outcome.student)}")
-
-
-def read_record(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-
-
-def why_incomplete(record: dict, graded: Path) -> str | None:
-    """None when the grading completed; otherwise what is missing."""
-    if not record:
-        return "no grading record: the notebook was not run to its end"
-    if not record.get("finished"):
-        return f"the hidden checks did not run (stopped after {record.get('cells_run', 0)} cells)"
-    if not graded.exists():
-        return "nbgrader did not save the graded notebook"
-    return None
-
-
-def process_end(returncode: int | None, log: str, student: str) -> str:
-    if returncode is not None and returncode < 0:
-        return f"the grading process was killed by signal {-returncode}"
-    mine = [line for line in log.splitlines() if student in line or "Error" in line][-3:]
-    return f"nbgrader exited with {returncode}: " + (" | ".join(mine)[-400:] or "no message")
-
-
-def record_notes(record: dict) -> list[str]:
-    """What the grading record says went wrong along the way, in words."""
-    notes = [f"{where} timed out" for where in record.get("timed_out", [])]
-    notes += [f"{where} killed the kernel" for where in record.get("kernel_died", [])]
-    if record.get("not_run"):
-        notes.append(f"notebook limit reached (time, or kernel restarts): {len(record['not_run'])} cells not run")
-    if record.get("truncated"):
-        notes.append("output truncated in " + ", ".join(record["truncated"]))
-    missing = [gid for gid, message in record.get("checks", {}).items() if message == "no hidden check"]
-    if missing:
-        notes.append("no hidden check for " + ", ".join(missing))
-    return notes
+    return target_dir
 
 
 def autograded_score(graded_path: Path) -> float:
@@ -205,12 +145,12 @@ def students(root: Path, assignment: str) -> list[str]:
     return sorted(p.parent.name for p in (root / "submitted").glob(f"*/{assignment}") if p.is_dir())
 
 
-def ensure_release(root: Path, assignment: str) -> None:
+def ensure_release(root: Path, assignment: str, db_url: str | None = None) -> None:
     """The gradebook must know the assignment (generate_assignment records it)."""
     from nbgrader.api import MissingEntry
 
     try:
-        with open_gradebook(root) as gradebook:
+        with open_gradebook(root, db_url) as gradebook:
             gradebook.find_assignment(assignment)
         return
     except MissingEntry:
@@ -218,57 +158,282 @@ def ensure_release(root: Path, assignment: str) -> None:
     generate_releases(root, [assignment])
 
 
+# ---------------------------------------------------------------- what has changed
+
+
+def folder_digest(folder: Path) -> str:
+    """Content hash of a submission folder: every file's path and bytes, links by their target."""
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*")) if folder.is_dir() else []:
+        relative = str(path.relative_to(folder)).encode()
+        if path.is_symlink():
+            digest.update(b"link\0" + relative + b"\0" + os.readlink(path).encode() + b"\0")
+        elif path.is_file():
+            digest.update(b"file\0" + relative + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def grading_digest(root: Path, assignment: str, extra: list[str]) -> str:
+    """What grades a submission besides itself: its hidden checks, the config, the options."""
+    digest = hashlib.sha256(json.dumps(extra).encode())
+    for path in (root / "grader_tests" / f"test_{assignment}.py", root / "nbgrader_config.py"):
+        digest.update(path.read_bytes() if path.exists() else b"")
+    return digest.hexdigest()
+
+
+def unchanged(previous: dict | None, digest: str, in_gradebook: set[str]) -> bool:
+    """Graded before from the same files by the same graders, and its rows are in the gradebook."""
+    if not previous or previous.get("digest") != digest:
+        return False
+    return previous["status"] != "graded" or previous["student"] in in_gradebook
+
+
+# ---------------------------------------------------------------- the batch
+
+
 def grade_all(
     root: Path,
     assignment: str,
-    workers: int = os.cpu_count() or 1,
+    workers: int | None = None,
     timeout: float = 900.0,
     extra: list[str] | None = None,
     only: list[str] | None = None,
+    force: bool = False,
+    scheduler: str | None = None,
+    db_url: str | None = None,
+    progress: bool = True,
 ) -> list[Outcome]:
-    """Grade every submission; return one outcome each, also saved as JSON."""
+    """Grade every submission that is new or changed (all with `force`); return one outcome
+    for each submission asked for (those left as they were included), also saved as JSON.
+
+    workers: local worker processes (default: the number of cores), unless `scheduler`
+    (tcp://host:8786) names a running dask cluster. db_url: the gradebook (default: the
+    course config's). timeout: wall-clock seconds for one submission."""
     config = check_config(root)
-    ensure_release(root, assignment)
+    extra = list(extra or [])
+    db_url = db_url or gradebook_url(root)
+    course_id = config.CourseDirectory.get("course_id", "default_course")
+    ensure_release(root, assignment, db_url)
     release_nb = read_notebook(root / "release" / assignment / f"{assignment}.ipynb")
     names = only or students(root, assignment)
-    workers = max(1, min(workers, len(names)))
-    shutil.rmtree(root / STAGED, ignore_errors=True)
-    staged = [stage(root, assignment, name, release_nb, str(i % workers)) for i, name in enumerate(names)]
-    chunks = {str(k): [o for i, o in enumerate(staged) if i % workers == k and o.status == "graded"]
-              for k in range(workers)}
-    jobs = [(k, c) for k, c in chunks.items() if c]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        list(pool.map(lambda job: autograde_chunk(root, assignment, job[0], job[1], timeout, extra or []), jobs))
-    # Every submission whose grading did not complete is graded again alone, in a fresh
-    # process, so a submission that kills or hangs its process costs only itself.
-    # One that already ran alone and overran is not run a second time.
-    retry = [(name, o) for name, chunk in chunks.items() for o in chunk
-             if o.status != "graded" and not (o.status == "timed out" and len(chunk) == 1)]
-    for chunk, outcome in retry:
-        first = outcome.notes.pop()  # the reason autograde_chunk gave, last
-        single = root / STAGED / f"{chunk}-{outcome.student}"
-        single.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(root / STAGED / chunk / outcome.student), str(single / outcome.student))
-        autograde_chunk(root, assignment, single.name, [outcome], timeout, extra or [])
-        if outcome.status != "graded":
-            outcome.notes.append(f"graded again alone after: {first}")
-    for outcome in staged:
+    run = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    previous = load_outcomes(root, assignment)
+    graders = grading_digest(root, assignment, extra)
+    digests = {name: hashlib.sha256((graders + folder_digest(root / "submitted" / name / assignment)).encode())
+               .hexdigest() for name in names}
+    with open_gradebook(root, db_url, course_id) as gradebook:
+        record = gradebook.find_assignment(assignment)
+        in_gradebook = {s.student.id for s in record.submissions}
+        outcomes = {name: Outcome.from_dict(previous[name]) for name in names
+                    if not force and unchanged(previous.get(name), digests[name], in_gradebook)}
+        todo = [name for name in names if name not in outcomes]
+        kept = len(outcomes)
+        jobs = {}
+        shutil.rmtree(root / STAGED / assignment, ignore_errors=True)
+        for name in todo:
+            outcome = outcomes[name] = Outcome(name, digest=digests[name], run=run)
+            folder = stage(root, assignment, outcome, release_nb)
+            if outcome.status == "unreadable":
+                # a student whose submission could not be graded still has a row in `nbgrader export`
+                gradebook.update_or_create_student(name)
+                forget_grading(root, assignment, name)
+                continue
+            files = {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+            jobs[name] = {"course": str(root), "assignment": assignment, "student": name, "files": files,
+                          "timeout": timeout, "extra": extra}
+        # the ones still to grade are saved as their results come in: a batch cut short grades them next time
+        save_outcomes(root, assignment, [o for name, o in outcomes.items() if name not in jobs])
+        if jobs:
+            template = write_template(gradebook, assignment, root / TEMPLATES / f"{assignment}.db", course_id)
+            for job in jobs.values():
+                job["template"] = str(template)
+            late_plugin = late_submission_plugin(config)
+            with dask_client(scheduler, min(workers or os.cpu_count() or 1, len(jobs))) as (client, chosen), \
+                    Progress(len(jobs), assignment, kept, progress) as bar:
+                for name, result in run_tasks(client, jobs, chosen):
+                    outcome = outcomes[name]
+                    finish(root, assignment, outcome, result, gradebook, late_plugin)
+                    save_outcomes(root, assignment, [outcome])  # a batch cut short resumes from here
+                    bar.done(outcome)
+    fallback = isolation(config).summary
+    for outcome in outcomes.values():
         # a submission with no grading record: what its kernel would have had, by the course config
-        outcome.isolation = outcome.isolation or isolation(config).summary
-    # a student whose submission could not be graded still has a row in `nbgrader export`
-    with open_gradebook(root) as gradebook:
-        for outcome in staged:
-            gradebook.update_or_create_student(outcome.student)
-    save_outcomes(root, assignment, staged)
-    return staged
+        outcome.isolation = outcome.isolation or fallback
+    ordered = [outcomes[name] for name in names]
+    save_outcomes(root, assignment, ordered)
+    return ordered
+
+
+def run_tasks(client, jobs: dict, workers: list[str] | None = None):
+    """(student, result) for each job as it completes; a task that failed or kept killing its
+    workers yields a result saying so. One result per student, whatever dask retried.
+
+    workers: the ones to use (None: all); others only when none of these is left."""
+    if client is None:
+        grade_here()
+        for name, job in jobs.items():
+            try:
+                yield name, grade_submission(job)
+            except Exception as exc:  # noqa: BLE001 - as a failed task, below
+                yield name, lost(name, f"the grading task failed: {type(exc).__name__}: {str(exc)[:300]}")
+        return
+    from distributed import as_completed
+    from distributed.scheduler import KilledWorker
+
+    futures = {client.submit(grade_submission, job, key=f"grade-{job['assignment']}-{i}-{os.urandom(4).hex()}",
+                             pure=False, workers=workers, allow_other_workers=workers is not None): name
+               for i, (name, job) in enumerate(jobs.items())}
+    seen = set()
+    for future in as_completed(futures):
+        name = futures[future]
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            result = future.result()
+        except KilledWorker as exc:
+            result = lost(name, f"its grading killed the dask workers that ran it ({exc}); it was not graded")
+        except Exception as exc:  # noqa: BLE001 - a task that broke costs its own submission only
+            result = lost(name, f"the grading task failed: {type(exc).__name__}: {str(exc)[:300]}")
+        future.release()
+        yield name, result
+
+
+def lost(student: str, reason: str) -> dict:
+    """The result of a task that returned none: failed, and tried again by the next run."""
+    return {"student": student, "status": "failed", "notes": [reason], "record": {}, "rows": None, "files": {},
+            "isolation": "", "seconds": 0.0, "timing": {}, "again": True}
+
+
+def finish(root: Path, assignment: str, outcome: Outcome, result: dict, gradebook, late_plugin) -> None:
+    """Take a worker's result: the outcome, the grading record, autograded/ files, gradebook rows."""
+    outcome.status = result["status"]
+    outcome.notes += result["notes"]
+    outcome.isolation = result["isolation"]
+    outcome.seconds = result["seconds"]
+    outcome.timing = dict(result["timing"])
+    if result.get("again"):
+        outcome.digest = ""  # not graded at all (the cluster failed it): the next run tries again
+    if result["record"]:
+        path = root / RESULTS / outcome.student / f"{assignment}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result["record"], indent=1))
+    target = forget_grading(root, assignment, outcome.student, keep_record=bool(result["record"]))
+    if outcome.status != "graded":
+        gradebook.update_or_create_student(outcome.student)
+        return
+    for relative, data in result["files"].items():
+        path = target / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    started = time.perf_counter()
+    write_rows(gradebook, assignment, outcome.student, result["rows"], late_plugin)
+    outcome.timing["gradebook"] = round(time.perf_counter() - started, 3)
+    graded = target / f"{assignment}.ipynb"
+    outcome.checks = failed_checks(graded)
+    outcome.score = autograded_score(graded)
+
+
+def forget_grading(root: Path, assignment: str, student: str, keep_record: bool = False) -> Path:
+    """Remove what an earlier grading of this submission left: autograded/<student>/<A>/, its record."""
+    target = root / "autograded" / student / assignment
+    shutil.rmtree(target, ignore_errors=True)
+    if not keep_record:
+        (root / RESULTS / student / f"{assignment}.json").unlink(missing_ok=True)
+    return target
+
+
+def late_submission_plugin(config):
+    """The late-penalty plugin nbgrader's AssignLatePenalties would use, from the course config."""
+    from nbgrader.preprocessors import AssignLatePenalties
+
+    step = AssignLatePenalties(config=config)
+    step.init_plugin()
+    return step.plugin_inst
+
+
+_LOCAL: dict[str, object] = {}  # this process's local cluster and its client, kept for the next batch
+
+
+@contextlib.contextmanager
+def dask_client(scheduler: str | None, workers: int):
+    """A client of the cluster at `scheduler`, else of a local cluster of at least `workers`
+    processes, one thread each: one submission at a time per worker, one math thread per kernel.
+
+    The local cluster is kept for the rest of this process (closed when it exits), grown when a
+    batch asks for more workers: a later batch (the demo's next assignment, the next test)
+    finds its workers started and their nbgrader imported. Yields (client, the addresses of
+    the workers to use, None for all); (None, None) for one worker while no local cluster runs:
+    then the tasks run one after another in this process, in the same way."""
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        with Client(scheduler, timeout=60) as client:
+            yield client, None
+        return
+    if workers == 1 and "cluster" not in _LOCAL:
+        # one submission (grade-one) or one worker asked for: the same task, run in this process,
+        # without starting a cluster for it
+        yield None, None
+        return
+    cluster, client = _LOCAL.get("cluster"), _LOCAL.get("client")
+    if cluster is None or cluster.status.name != "running" or client.status != "running":
+        # memory is limited per kernel by the sandbox; a worker itself stays small
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, memory_limit=0,
+                               dashboard_address=":0", silence_logs=logging.ERROR)
+        client = Client(cluster)
+        _LOCAL.update(cluster=cluster, client=client)
+    elif len(cluster.workers) < workers:
+        cluster.scale(workers)
+    client.wait_for_workers(workers, timeout=300)
+    running = sorted(client.scheduler_info()["workers"])
+    yield client, (running[:workers] if len(running) > workers else None)
+
+
+class Progress:
+    """A tqdm bar: submissions done, counts by status, and the slowest submission so far."""
+
+    def __init__(self, total: int, assignment: str, skipped: int, enabled: bool):
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, desc=f"grading {assignment}", unit="sub", file=sys.stderr, disable=not enabled,
+                        dynamic_ncols=True)
+        self.counts = dict.fromkeys(STATUSES, 0)
+        self.slowest = None
+        if skipped:
+            self.bar.write(f"{skipped} submissions unchanged since they were graded: kept (--force regrades them)")
+
+    def done(self, outcome: Outcome) -> None:
+        self.counts[outcome.status] = self.counts.get(outcome.status, 0) + 1
+        if self.slowest is None or outcome.seconds > self.slowest.seconds:
+            self.slowest = outcome
+        shown = {status: n for status, n in self.counts.items() if n}
+        shown["slowest"] = f"{self.slowest.student} {self.slowest.seconds:.1f}s"
+        self.bar.set_postfix(shown, refresh=False)
+        self.bar.update()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.bar.close()
+
+
+def load_outcomes(root: Path, assignment: str) -> dict[str, dict]:
+    path = root / "reports" / assignment / "outcomes.json"
+    try:
+        return {o["student"]: o for o in json.loads(path.read_text())}
+    except (OSError, ValueError):
+        return {}
 
 
 def save_outcomes(root: Path, assignment: str, outcomes: list[Outcome]) -> Path:
+    """Merge into reports/<A>/outcomes.json, written whole to a new file and renamed into place."""
     path = root / "reports" / assignment / "outcomes.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    previous = {}
-    if path.exists():
-        previous = {o["student"]: o for o in json.loads(path.read_text())}
-    previous.update({o.student: asdict(o) for o in outcomes})
-    path.write_text(json.dumps(sorted(previous.values(), key=lambda o: o["student"]), indent=1))
+    saved = load_outcomes(root, assignment)
+    saved.update({o.student: asdict(o) for o in outcomes})
+    fresh = path.with_suffix(".json.tmp")
+    fresh.write_text(json.dumps(sorted(saved.values(), key=lambda o: o["student"]), indent=1))
+    fresh.replace(path)
     return path

@@ -29,21 +29,28 @@ def source_notebook(root: Path, assignment: str) -> Path:
     return root / "source" / assignment / f"{assignment}.ipynb"
 
 
+# Gradebooks named on the command line (`vicourse grade --db-url`), by course folder.
+DB_URLS: dict[Path, str] = {}
+
+
 def gradebook_url(root: Path) -> str:
-    """The course gradebook, as nbgrader_config.py names it (minus the lock timeout,
-    which only matters for concurrent writers)."""
-    return "sqlite:///" + str(root / "gradebook.db")
+    """The course gradebook's SQLAlchemy URL: the one given with --db-url for this course,
+    else c.CourseDirectory.db_url of nbgrader_config.py, else gradebook.db."""
+    if Path(root).resolve() in DB_URLS:
+        return DB_URLS[Path(root).resolve()]
+    configured = check_config(root).CourseDirectory.get("db_url")
+    return configured or "sqlite:///" + str(root / "gradebook.db")
 
 
-def open_gradebook(root: Path):
-    """The course gradebook, opened in this process.
+def open_gradebook(root: Path, db_url: str | None = None, course_id: str = "default_course"):
+    """The course gradebook (or the one at db_url), opened in this process.
 
     nbgrader runs the `alembic` script when it creates a gradebook, looking for it on
     PATH; `make grade` runs .venv/bin/python without .venv/bin on PATH."""
     from nbgrader.api import Gradebook
 
     os.environ["PATH"] = with_tools_on_path(os.environ)["PATH"]
-    return Gradebook(gradebook_url(root))
+    return Gradebook(db_url or gradebook_url(root), course_id)
 
 
 def with_tools_on_path(env) -> dict:

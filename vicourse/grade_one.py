@@ -3,8 +3,9 @@
 For an instructor checking a submission, or another platform calling in: the
 notebook is graded by the batch path itself (`batch.grade_all`: repair, the
 sandbox, the hidden checks, time limits), in a scratch copy of the course
-(source, release, graders, config, and a copy of the gradebook, which knows the
-released cells), so the course's gradebook and folders are never touched.
+(source, release, graders, config, and a gradebook of its own that knows the
+released cells, copied from the course's), so the course's gradebook and folders
+are never touched.
 """
 
 from __future__ import annotations
@@ -14,13 +15,17 @@ import tempfile
 from pathlib import Path
 
 import nbformat
+from nbgrader.api import MissingEntry
 
 from . import batch
-from .course import assignments, copy_course
+from .course import assignments, copy_course, gradebook_url, open_gradebook
+from .gradebook_rows import write_template
 from .gradescope import results_json
 from .report import ClassResults, Row, class_results
 
 STUDENT = "submission"
+COURSE_ID = "default_course"
+SCRATCH_GRADEBOOK = '\nc.CourseDirectory.db_url = "sqlite:///" + os.path.join(here, "gradebook.db")\n'
 
 
 def which_assignment(root: Path, path: Path) -> str:
@@ -46,9 +51,17 @@ def grade_one(root: Path, path: Path, assignment: str | None = None, timeout: fl
     assignment = assignment or which_assignment(root, path)
     with tempfile.TemporaryDirectory(prefix="grade-one-") as scratch:
         course = copy_course(root, Path(scratch) / "course", parts=("source", "grader_tests", "release"))
-        if (root / "gradebook.db").exists():
-            # the gradebook knows the released cells: no release to generate (batch.ensure_release)
-            shutil.copyfile(root / "gradebook.db", course / "gradebook.db")
+        # whatever gradebook the course uses (PostgreSQL too), the scratch copy grades into its own
+        config = course / "nbgrader_config.py"
+        config.write_text(config.read_text() + SCRATCH_GRADEBOOK)
+        url = gradebook_url(root)
+        if not url.startswith("sqlite:///") or Path(url[len("sqlite:///"):].split("?")[0]).exists():
+            try:
+                # the course's gradebook knows the released cells: no release to generate (batch.ensure_release)
+                with open_gradebook(root) as gradebook:
+                    write_template(gradebook, assignment, course / "gradebook.db", COURSE_ID)
+            except MissingEntry:
+                pass
         folder = course / "submitted" / STUDENT / assignment
         folder.mkdir(parents=True)
         shutil.copyfile(path, folder / f"{assignment}.ipynb")

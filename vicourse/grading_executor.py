@@ -184,7 +184,9 @@ class ExecuteWithChecks(Execute):
         """Fresh state for one notebook; the checks are loaded (sealed) before any student code runs."""
         self._replay: list[str] = []
         self._record = {"cells": 0, "cells_run": 0, "timed_out": [], "kernel_died": [], "not_run": [],
-                        "truncated": [], "checks": {}, "finished": False}
+                        "truncated": [], "checks": {}, "finished": False,
+                        # where the time went: kernel start, each code cell (in order), the checks
+                        "timing": {"kernel_start": None, "cells": [], "checks": 0.0}}
         self._output_bytes = {"notebook": 0}
         self._started = time.monotonic()
         self._restarts = 0
@@ -193,14 +195,22 @@ class ExecuteWithChecks(Execute):
 
     def preprocess_cell(self, cell, resources, index):
         self._record["cells"] = len(self.nb.cells)
+        timing = self._record["timing"]
+        if timing["kernel_start"] is None:  # the kernel was started and is ready before the first cell
+            timing["kernel_start"] = round(time.monotonic() - self._started, 3)
+        cell_started = time.monotonic()
         stop = self._why_stop()
         if cell.cell_type == "code" and stop:
             cell.outputs = [error_output("NotebookLimit", f"not run: {stop}")]
             self._record["not_run"].append(self._where(cell, index))
         else:
             self._execute_cell(cell, resources, index)
+        if cell.cell_type == "code":
+            timing["cells"].append(round(time.monotonic() - cell_started, 3))
         if index == len(self.nb.cells) - 1 and self.run_checks:
+            checks_started = time.monotonic()
             self.grade_test_cells(resources)
+            timing["checks"] = round(time.monotonic() - checks_started, 3)
         return cell, resources
 
     def _why_stop(self) -> str | None:

@@ -1,0 +1,87 @@
+"""The grading process of one submission, forked for it from its worker's forkserver
+(vicourse/batch_worker.py), which imported this module, and so nbgrader, once.
+
+It autogrades the scratch course the worker made, with stock nbgrader's Autograde
+converter and the course's nbgrader_config.py (kernels start in the sandbox through
+ExecuteWithChecks), then saves what nbgrader wrote in the private gradebook as
+plain data (child.json) for the worker to return.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import logging
+import os
+import signal
+import time
+from pathlib import Path
+
+# Imported here, so in the forkserver, ready for every grading process.
+from nbgrader.converters import Autograde
+from nbgrader.coursedir import CourseDirectory
+
+from . import grading_executor  # noqa: F401 - the preprocessor nbgrader_config.py names
+from .course import check_config, kernel_environment
+from .gradebook_rows import read_rows
+from .sandbox import isolation
+
+# What sandbox this machine gives, probed once per worker (a bwrap run), here in its forkserver:
+# every grading process forked from it starts knowing.
+isolation()
+
+
+def scratch_config(job: dict, scratch: Path):
+    """The course's config, with the gradebook, submissions, output and records in `scratch`."""
+    from traitlets.config.loader import KVArgParseConfigLoader
+
+    course = Path(job["course"])
+    config = check_config(course)
+    config.CourseDirectory.root = str(scratch)
+    config.CourseDirectory.source_directory = str(course / "source")
+    config.CourseDirectory.submitted_directory = "submitted"
+    config.CourseDirectory.autograded_directory = "autograded"
+    config.CourseDirectory.db_url = f"sqlite:///{scratch / 'gradebook.db'}"
+    config.ExecuteWithChecks.results_dir = str(scratch / "results")
+    if job.get("extra"):
+        config.merge(KVArgParseConfigLoader(argv=list(job["extra"])).load_config())
+    return config
+
+
+def run(job: dict, scratch: str, launched: float) -> None:
+    """In the forked child: autograde the scratch course with stock nbgrader, save what it wrote."""
+    die_with_parent()
+    scratch = Path(scratch)
+    note = {"process_start": round(time.time() - launched, 3)}
+    environment = kernel_environment()  # one math thread per kernel; nothing of the grader's path
+    os.environ.clear()
+    os.environ.update(environment)
+    handler = logging.FileHandler(scratch / "log.txt")
+    logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
+    try:
+        config = scratch_config(job, scratch)
+        started = time.perf_counter()
+        autograde(config, job["assignment"], job["student"])
+        note["autograde"] = round(time.perf_counter() - started, 3)
+        note["rows"] = read_rows(config.CourseDirectory.db_url, job["assignment"], job["student"])
+    except BaseException as exc:  # noqa: BLE001 - reported as the reason, never raised into the worker
+        note["error"] = f"{type(exc).__name__}: {exc}"[:1000]
+    finally:
+        (scratch / "child.json").write_text(json.dumps(note))
+
+
+def autograde(config, assignment: str, student: str) -> None:
+    """Stock nbgrader autograde of one student, in this process (as `nbgrader autograde A --student S --force`)."""
+    coursedir = CourseDirectory(config=config)
+    coursedir.assignment_id, coursedir.student_id = assignment, student
+    converter = Autograde(coursedir=coursedir, config=config)
+    converter.force = True
+    converter.start()
+
+
+def die_with_parent() -> None:
+    """SIGKILL this process when its parent (the forkserver, which ends with the worker) ends."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (AttributeError, OSError):  # not Linux: the time limit still kills it
+        pass
