@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import base64
 import io
+import math
 from datetime import datetime
 from html import escape
 from pathlib import Path
 from statistics import mean, median
 
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from .report import ClassResults, Row, class_results
 
@@ -33,15 +35,18 @@ def histogram(values: list[float], top: float, title: str) -> str:
     """An <img> of the scores' histogram, one bar centred on each attainable step up to `top`."""
     figure = Figure(figsize=(4.2, 2.4))
     axes = figure.subplots()
-    steps = max(1, min(int(round(top)), 20))
-    width = top / steps
+    width = max(1, math.ceil(top / 20)) if top >= 1 else top  # whole points per bar, at most ~20 bars
+    steps = max(1, math.ceil(top / width))
     edges = [(i - 0.5) * width for i in range(steps + 2)]
     axes.hist(values, bins=edges, color="#4a78b0", edgecolor="white")
     axes.set_xlim(edges[0], edges[-1])
-    axes.set_xticks([i * width for i in range(steps + 1)])
+    every = -(-(steps + 1) // 8)  # at most 8 labels: a 28-point total must stay legible
+    ticks = [i * width for i in range(0, steps + 1, every)]
+    axes.set_xticks(ticks, [f"{round(t, 1):g}" for t in ticks])
     if not values:  # e.g. a written answer before anyone graded it: say so, not an empty frame
         axes.set_ylim(0, 1)
         axes.text(top / 2, 0.5, "no scores yet", ha="center", va="center", color="#666")
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts of submissions
     axes.set_xlabel("points")
     axes.set_ylabel("submissions")
     axes.set_title(title, fontsize=10)
