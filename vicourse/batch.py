@@ -47,7 +47,7 @@ import nbformat
 
 from nbgrader.utils import determine_grade
 
-from .batch_worker import grade_here, grade_submission
+from .batch_worker import grade_here, grade_submission, read_files
 from .course import check_config, gradebook_url, open_gradebook, read_notebook
 from .gradebook_rows import write_rows, write_template
 from .grading_executor import CHECK_FAILED, is_test_cell
@@ -238,7 +238,7 @@ def grade_all(
                 gradebook.update_or_create_student(name)
                 forget_grading(root, assignment, name)
                 continue
-            files = {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+            files = read_files(folder)
             jobs[name] = {"course": str(root), "assignment": assignment, "student": name, "files": files,
                           "timeout": timeout, "extra": extra}
         # the ones still to grade are saved as their results come in: a batch cut short grades them next time
@@ -275,7 +275,7 @@ def run_tasks(client, jobs: dict, workers: list[str] | None = None):
             try:
                 yield name, grade_submission(job)
             except Exception as exc:  # noqa: BLE001 - as a failed task, below
-                yield name, lost(name, f"the grading task failed: {type(exc).__name__}: {str(exc)[:300]}")
+                yield name, task_failed(name, exc)
         return
     from distributed import as_completed
     from distributed.scheduler import KilledWorker
@@ -294,9 +294,13 @@ def run_tasks(client, jobs: dict, workers: list[str] | None = None):
         except KilledWorker as exc:
             result = lost(name, f"its grading killed the dask workers that ran it ({exc}); it was not graded")
         except Exception as exc:  # noqa: BLE001 - a task that broke costs its own submission only
-            result = lost(name, f"the grading task failed: {type(exc).__name__}: {str(exc)[:300]}")
+            result = task_failed(name, exc)
         future.release()
         yield name, result
+
+
+def task_failed(student: str, exc: Exception) -> dict:
+    return lost(student, f"the grading task failed: {type(exc).__name__}: {str(exc)[:300]}")
 
 
 def lost(student: str, reason: str) -> dict:

@@ -30,11 +30,12 @@ from pathlib import Path
 
 import psutil
 
+from .course import ONE_MATH_THREAD
+
 # Imported once by each worker's forkserver, not once per submission: nbgrader and the course
 # library (vicourse/grading_child.py), and what the hidden checks use. The worker process
 # itself imports none of them.
 PRELOAD = ["vicourse.grading_child", "numpy", "scipy.special", "scipy.linalg", "scipy.stats", "scipy.optimize"]
-THREADS = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
 
 _context = None
 
@@ -44,7 +45,7 @@ def grade_here() -> None:
     one, which has nbgrader imported already, rather than start a forkserver for it."""
     global _context
     if _context is None:
-        os.environ.update(THREADS)
+        os.environ.update(ONE_MATH_THREAD, MPLBACKEND="Agg")
         _context = multiprocessing.get_context("fork")
 
 
@@ -53,7 +54,7 @@ def grading_context():
     global _context
     if _context is None:
         # math libraries read these when they load, in the forkserver: one thread each
-        os.environ.update(THREADS)
+        os.environ.update(ONE_MATH_THREAD, MPLBACKEND="Agg")
         # A dask worker started by a nanny is a daemonic process, which multiprocessing forbids to
         # have children. Its grading children never outlive it: each is killed at its time limit,
         # and dies with the forkserver (PR_SET_PDEATHSIG), which ends when this worker ends.

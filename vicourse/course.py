@@ -75,11 +75,15 @@ def read_notebook(path: str | os.PathLike):
     return nbformat.read(str(path), as_version=4)
 
 
+# Read by the math libraries when they load: kernels graded side by side must not oversubscribe the cores.
+ONE_MATH_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+
+
 def kernel_environment() -> dict:
     """Environment for grading: one math thread per kernel so parallel kernels
     do not oversubscribe the cores, and a non-interactive matplotlib."""
     env = with_tools_on_path(os.environ)
-    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MPLBACKEND="Agg")
+    env.update(ONE_MATH_THREAD, MPLBACKEND="Agg")
     env.pop("PYTHONPATH", None)  # nothing of the grader's path leaks into the student's kernel
     return env
 

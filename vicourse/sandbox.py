@@ -49,6 +49,8 @@ from jupyter_client.manager import AsyncKernelManager
 from traitlets import Bool, Int
 from traitlets.config import Configurable
 
+from .course import ONE_MATH_THREAD
+
 # Where the kernel finds things, inside the sandbox.
 HOME = "/home/student"
 FILES = "/run/submission"
@@ -256,7 +258,7 @@ class SandboxCommand:
             "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1",
             # one math thread unless the grader says otherwise: kernels graded side by side must not
             # oversubscribe the cores, where OpenMP's spinning threads slow a torch kernel many times over
-            "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+            **ONE_MATH_THREAD,
         }
         env.update({name: outer[name] for name in PASSED_ON if name in outer})
         return env
