@@ -9,7 +9,7 @@ once; then
 1. stock `nbgrader autograde 01_entropy_kl` grades the staged copies in ONE process
    (its start paid once), serially, into its own gradebook;
 2. the course tool grades the same submissions: a fresh LocalCluster with one worker
-   per core (its start included), one task per submission.
+   per core (its start and its forkserver's included), one task per submission.
 
 Prints both wall times and the ratio; the per-submission overhead (time not spent
 running the student's cells); where a submission's time goes (process start, kernel
@@ -145,7 +145,7 @@ def main() -> None:
     kernel, checks = mean("kernel_start"), mean("checks")
     print("where one graded submission's time goes (mean, course tool):")
     rows = [
-        ("grading process start (fork from the worker's forkserver)", mean("process_start")),
+        ("grading process start (fork from the forkserver)", mean("process_start")),
         ("kernel start (sandbox + ipykernel, ready)", kernel),
         ("imports (the notebook's first code cell)", imports),
         ("executing the other cells", cells),

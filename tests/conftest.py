@@ -22,6 +22,7 @@ import os
 import tempfile
 import time
 
+STARTED_WITH = {key: os.environ.get(key) for key in ("OMP_NUM_THREADS",)}  # as the test session found it
 os.environ.setdefault("MPLBACKEND", "Agg")  # before anything imports matplotlib
 from dataclasses import dataclass
 from pathlib import Path

@@ -2,13 +2,16 @@
 releases, sample submissions, repair, the batch autograder, hidden checks, reports
 and feedback, with short timeouts so hangs are cheap."""
 
+import os
 import shutil
+from multiprocessing import forkserver
+from pathlib import Path
 
 import nbformat
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, STARTED_WITH
 from vicourse import batch, examples, release, report
 from vicourse.course import copy_course, nbgrader, read_notebook, source_notebook
 
@@ -64,6 +67,15 @@ def test_scores_follow_the_work_done(toy):
     _, _, scores = toy
     assert scores["full"] == {"test_double": 2, "test_half": 1, "explain": None}
     assert scores["partial"]["test_double"] == 2 and scores["partial"]["test_half"] == 0
+
+
+def test_only_the_forkserver_is_pinned_to_one_math_thread(toy):
+    """The local workers' forkserver (where the checks compute) has one math thread; the process
+    that grades the batch keeps the environment it was started with."""
+    pid = forkserver._forkserver._forkserver_pid
+    environ = dict(item.split("=", 1) for item in Path(f"/proc/{pid}/environ").read_text().split("\0") if "=" in item)
+    assert environ["OMP_NUM_THREADS"] == environ["OPENBLAS_NUM_THREADS"] == "1"
+    assert os.environ.get("OMP_NUM_THREADS") == STARTED_WITH["OMP_NUM_THREADS"]
 
 
 def test_cheating_earns_nothing(toy):

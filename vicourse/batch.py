@@ -8,7 +8,7 @@ For each `submitted/<student>/<assignment>/` the coordinator (this module)
 2. stages a copy under `build/staged/<A>/<student>/<A>/` (the original is never
    modified), repaired against the release where cells or metadata went missing;
 3. sends it, as bytes, as one dask task (vicourse/batch_worker.py) to a worker:
-   by default a LocalCluster of one single-threaded worker process per core, or
+   by default a LocalCluster of one single-threaded worker per core, or
    an existing cluster (`scheduler`: `dask scheduler`/`dask worker`, dask-jobqueue,
    dask-kubernetes; its workers share the course folder). The worker grades it
    with stock nbgrader's Autograde, configured by nbgrader_config.py (the sandbox,
@@ -47,7 +47,7 @@ import nbformat
 
 from nbgrader.utils import determine_grade
 
-from .batch_worker import grade_here, grade_submission, read_files
+from .batch_worker import grade_submission, read_files, start_forkserver
 from .course import check_config, gradebook_url, open_gradebook, read_notebook
 from .gradebook_rows import write_rows, write_template
 from .grading_executor import CHECK_FAILED, is_test_cell
@@ -206,7 +206,7 @@ def grade_all(
     """Grade every submission that is new or changed (all with `force`); return one outcome
     for each submission asked for (those left as they were included), also saved as JSON.
 
-    workers: local worker processes (default: the number of cores), unless `scheduler`
+    workers: local workers (default: the number of cores), unless `scheduler`
     (tcp://host:8786) names a running dask cluster. db_url: the gradebook (default: the
     course config's). timeout: wall-clock seconds for one submission."""
     config = check_config(root)
@@ -228,6 +228,8 @@ def grade_all(
                     if not force and unchanged(previous.get(name), digests[name], in_gradebook)}
         todo = [name for name in names if name not in outcomes]
         kept = len(outcomes)
+        if scheduler is None and len(todo) > 1:
+            start_forkserver()  # its imports (nbgrader, numpy, scipy) run while the submissions are staged
         jobs = {}
         shutil.rmtree(root / STAGED / assignment, ignore_errors=True)
         for name in todo:
@@ -270,10 +272,9 @@ def run_tasks(client, jobs: dict, workers: list[str] | None = None):
 
     workers: the ones to use (None: all); others only when none of these is left."""
     if client is None:
-        grade_here()
         for name, job in jobs.items():
             try:
-                yield name, grade_submission(job)
+                yield name, grade_submission(job, here=True)
             except Exception as exc:  # noqa: BLE001 - as a failed task, below
                 yield name, task_failed(name, exc)
         return
@@ -362,11 +363,11 @@ _LOCAL: dict[str, object] = {}  # this process's local cluster and its client, k
 @contextlib.contextmanager
 def dask_client(scheduler: str | None, workers: int):
     """A client of the cluster at `scheduler`, else of a local cluster of at least `workers`
-    processes, one thread each: one submission at a time per worker, one math thread per kernel.
+    single-threaded workers: one submission at a time per worker, one math thread per kernel.
 
     The local cluster is kept for the rest of this process (closed when it exits), grown when a
     batch asks for more workers: a later batch (the demo's next assignment, the next test)
-    finds its workers started and their nbgrader imported. Yields (client, the addresses of
+    finds its workers and its forkserver (nbgrader imported) started. Yields (client, the addresses of
     the workers to use, None for all); (None, None) for one worker while no local cluster runs:
     then the tasks run one after another in this process, in the same way."""
     from distributed import Client, LocalCluster
@@ -382,9 +383,15 @@ def dask_client(scheduler: str | None, workers: int):
         return
     cluster, client = _LOCAL.get("cluster"), _LOCAL.get("client")
     if cluster is None or cluster.status.name != "running" or client.status != "running":
-        # memory is limited per kernel by the sandbox; a worker itself stays small
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, memory_limit=0,
-                               dashboard_address=":0", silence_logs=logging.ERROR)
+        import dask
+
+        # A task only waits for the grading process it forks from this process's forkserver, so
+        # the workers are threads of this process: none has an interpreter to start or nbgrader
+        # to import. The scheduler hands a submission to a worker only when it is free (a
+        # saturation of 1), so none waits behind a slow one while another worker idles.
+        with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}):
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=False,
+                                   memory_limit=0, dashboard_address=None, silence_logs=logging.ERROR)
         client = Client(cluster)
         _LOCAL.update(cluster=cluster, client=client)
     elif len(cluster.workers) < workers:

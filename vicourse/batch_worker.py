@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import shutil
 import socket
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -32,52 +34,63 @@ import psutil
 
 from .course import ONE_MATH_THREAD
 
-# Imported once by each worker's forkserver, not once per submission: nbgrader and the course
-# library (vicourse/grading_child.py), and what the hidden checks use. The worker process
-# itself imports none of them.
+# Imported once by the forkserver, not once per submission: nbgrader and the course library
+# (vicourse/grading_child.py), and what the hidden checks use. A worker itself imports none of them.
 PRELOAD = ["vicourse.grading_child", "numpy", "scipy.special", "scipy.linalg", "scipy.stats", "scipy.optimize"]
 
-_context = None
+_forkserver = None
+_forkserver_lock = threading.Lock()
 
 
-def grade_here() -> None:
+def start_forkserver():
+    """This process's forkserver (one, shared by the worker threads of a local cluster), started
+    now if it is not running; it returns at once and the imports go on in the background."""
+    global _forkserver
+    with _forkserver_lock:
+        if _forkserver is None:
+            # A dask worker started by a nanny is a daemonic process, which multiprocessing forbids
+            # to have children. Its grading children never outlive it: each is killed at its time
+            # limit, and dies with the forkserver (PR_SET_PDEATHSIG), which ends with this process.
+            multiprocessing.current_process().daemon = False
+            _forkserver = multiprocessing.get_context("forkserver")
+            _forkserver.set_forkserver_preload(PRELOAD)
+        # math libraries read these as the forkserver loads them: one thread each. Only the
+        # forkserver gets them; this process (a coordinator, a test session) keeps its own.
+        saved = {key: os.environ.get(key) for key in [*ONE_MATH_THREAD, "MPLBACKEND"]}
+        os.environ.update(ONE_MATH_THREAD, MPLBACKEND="Agg")
+        try:
+            multiprocessing.forkserver.ensure_running()  # a no-op while it runs
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+        return _forkserver
+
+
+def fork_context():
     """Grade in this process (no cluster; one submission): fork each grading process from this
-    one, which has nbgrader imported already, rather than start a forkserver for it."""
-    global _context
-    if _context is None:
-        os.environ.update(ONE_MATH_THREAD, MPLBACKEND="Agg")
-        _context = multiprocessing.get_context("fork")
+    one, which has nbgrader imported already, rather than start a forkserver for it. (Its kernel
+    gets one math thread from the environment grading_child.run gives it.)"""
+    return multiprocessing.get_context("fork")
 
 
-def grading_context():
-    """This worker's forkserver, started on first use with nbgrader and the checks' libraries loaded."""
-    global _context
-    if _context is None:
-        # math libraries read these when they load, in the forkserver: one thread each
-        os.environ.update(ONE_MATH_THREAD, MPLBACKEND="Agg")
-        # A dask worker started by a nanny is a daemonic process, which multiprocessing forbids to
-        # have children. Its grading children never outlive it: each is killed at its time limit,
-        # and dies with the forkserver (PR_SET_PDEATHSIG), which ends when this worker ends.
-        multiprocessing.current_process().daemon = False
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(PRELOAD)
-        _context = context
-    return _context
-
-
-def grade_submission(job: dict) -> dict:
+def grade_submission(job: dict, here: bool = False) -> dict:
     """Grade one staged submission; retry once, in a fresh process, if its grading process died.
 
     job: course (the shared course folder), assignment, student, files ({relative path:
     bytes} of the staged submission), template (the template gradebook), timeout
-    (seconds for the whole submission), extra (nbgrader options, "--Class.trait=value")."""
+    (seconds for the whole submission), extra (nbgrader options, "--Class.trait=value").
+    here: fork the grading process from this one (no cluster) instead of the forkserver."""
     received = time.perf_counter()
     scratch = Path(tempfile.mkdtemp(prefix="vicourse-grade-"))
     try:
-        result = attempt(job, scratch / "1")
+        context = fork_context() if here else start_forkserver()
+        result = attempt(job, scratch / "1", context)
         if result["status"] == "failed":
             first = result["notes"].pop()
-            result = attempt(job, scratch / "2")
+            result = attempt(job, scratch / "2", context)
             if result["status"] != "graded":
                 result["notes"].append(f"graded again in a fresh process after: {first}")
         result["timing"]["task"] = round(time.perf_counter() - received, 3)
@@ -87,10 +100,9 @@ def grade_submission(job: dict) -> dict:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def attempt(job: dict, scratch: Path) -> dict:
+def attempt(job: dict, scratch: Path, context) -> dict:
     student, assignment = job["student"], job["assignment"]
     make_scratch_course(job, scratch)
-    context = grading_context()
     started = time.perf_counter()
     process = context.Process(target=run_child, args=(job, str(scratch), time.time()), name=f"grade {student}")
     process.start()

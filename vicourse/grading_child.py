@@ -1,4 +1,4 @@
-"""The grading process of one submission, forked for it from its worker's forkserver
+"""The grading process of one submission, forked for it from the forkserver
 (vicourse/batch_worker.py), which imported this module, and so nbgrader, once.
 
 It autogrades the scratch course the worker made, with stock nbgrader's Autograde
@@ -26,7 +26,7 @@ from .course import check_config, kernel_environment
 from .gradebook_rows import read_rows
 from .sandbox import isolation
 
-# What sandbox this machine gives, probed once per worker (a bwrap run), here in its forkserver:
+# What sandbox this machine gives, probed once (a bwrap run), here in the forkserver:
 # every grading process forked from it starts knowing.
 isolation()
 
@@ -80,7 +80,7 @@ def autograde(config, assignment: str, student: str) -> None:
 
 
 def die_with_parent() -> None:
-    """SIGKILL this process when its parent (the forkserver, which ends with the worker) ends."""
+    """SIGKILL this process when its parent (the forkserver, which ends with its worker or coordinator) ends."""
     try:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (AttributeError, OSError):  # not Linux: the time limit still kills it
