@@ -229,10 +229,23 @@ def vqvae_heldout_scores(nb) -> dict:
     return scores
 
 
-# Five seeds of the solution (benchmarks/torch_notebooks.py, 2-core CPU): see the table in the
-# module's last section.  An encoder that ignores the image scores about 0.11 (the pixel variance).
-VQ_MSE_LIMIT = 0.0100
-VQ_PERTURBED_MSE_LIMIT = 0.0120
+# Five seeds of the solution (benchmarks/torch_notebooks.py 06_vqvae, 2-core CPU, one math thread,
+# in the grading sandbox; 2026-11-23):
+#
+#                          seed 0    seed 1    seed 2    seed 3    seed 4
+#   seconds (whole nb)      40.26     26.28     27.19     30.24     25.67   (the machine was shared)
+#   test MSE             0.006977  0.006162  0.006408  0.006920  0.006650
+#   perturbed MSE        0.006837  0.005915  0.006105  0.006718  0.006474
+#   codes used (of 32)          1         1         1         1         1
+#   perplexity              28.50     30.52     29.86     23.63     30.66
+#   prior, bits per code    3.675     3.785     3.644     3.223     3.713   (uniform: 5)
+#
+# A decoder that ignores its input scores about 0.11 (the pixels' variance); the same-size
+# autoencoder about 0.0015.  The MSE limits sit about a fifth above the worst seed, the prior's a
+# fifth of a bit (below a model of independent positions, about 4.3 bits).  The same seed gives
+# the same numbers on every run on this machine.
+VQ_MSE_LIMIT = 0.0085
+VQ_PERTURBED_MSE_LIMIT = 0.0085
 VQ_USED_LIMIT = 0.75
 
 
@@ -310,7 +323,7 @@ def _leaks(nb, rng, grids=6):
     return False
 
 
-# Five seeds of the solution (benchmarks/torch_notebooks.py): see the table below.  A uniform prior
+# Five seeds of the solution: 3.223 to 3.785 bits per code (the table above).  A uniform prior
 # scores log2 32 = 5 bits per code.
 PRIOR_BITS_LIMIT = 4.0
 
@@ -462,11 +475,11 @@ log_p = torch.log_softmax(logits.double(), dim=-1).gather(-1, indices.unsqueeze(
 return float(-log_p.mean() / math.log(2))"""),
 ]
 
-# Stock autograde re-runs the whole notebook, training included, for each submission.  The variants
-# it grades besides the solution and the blank release leave training alone, so that their outcome
-# is the calibration's: the usage function is not in the training path, and the mask is used by
-# the prior when it trains and when it is evaluated, so both routes see the same leak.
-STOCK_AUTOGRADE = {
-    "WRONG_ANSWERS": ["perplexity as 2 to the entropy in nats", "a prior that sees the current code (masks never strict)"],
-    "CORRECT_ALTERNATIVES": ["usage with torch.distributions and unique"],
-}
+# Stock autograde re-runs the whole notebook, training included (about 35 s a submission on one
+# core), for each submission it grades.  Besides the solution and the blank release it grades one
+# variant, chosen so that its outcome must be the calibration's although it re-trains: the leaking
+# mask is used by the prior both when it trains and when the check evaluates it, so both routes
+# see the same leak.  The other variants are graded by the calibration alone, to keep `make test`
+# within its budget.
+STOCK_AUTOGRADE = {"WRONG_ANSWERS": ["a prior that sees the current code (masks never strict)"],
+                   "CORRECT_ALTERNATIVES": []}
