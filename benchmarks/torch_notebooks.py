@@ -80,7 +80,7 @@ def main() -> None:
             for k in keys:
                 values = [r[k] for r in rows]
                 summary = (min(values), statistics.median(values), max(values))
-                print(f"{k:28s}" + "".join(f"{v:9.3f}" for v in values) + "".join(f"{v:9.3f}" for v in summary))
+                print(f"{k:28s}" + "".join(f"{v:9.4g}" for v in values) + "".join(f"{v:9.4g}" for v in summary))
 
 
 if __name__ == "__main__":
