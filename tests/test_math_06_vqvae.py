@@ -76,9 +76,9 @@ def test_ema_fixed_point_is_the_minimiser_of_the_codebook_loss(nb):
     z = np.array([[0.0, 1.0], [2.0, 3.0], [4.0, -1.0], [1.0, 1.0]])
     idx = np.array([0, 0, 1, 1])
     counts, sums = np.ones(3), np.zeros((3, 2))
-    for _ in range(3000):
+    for _ in range(150):  # the fixed point does not depend on the decay; 0.9**150 is about 1e-7
         counts, sums, codebook = nb.ema_update(t(counts, "float64"), t(sums, "float64"), t(z, "float64"),
-                                               t(idx, "int64"), 0.99, 1e-5)
+                                               t(idx, "int64"), 0.9, 1e-5)
     assert np.allclose(np.asarray(codebook)[:2], [z[:2].mean(0), z[2:].mean(0)], atol=1e-4)
 
 
