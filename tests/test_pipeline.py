@@ -4,8 +4,6 @@ and feedback, with short timeouts so hangs are cheap."""
 
 import os
 import shutil
-from multiprocessing import forkserver
-from pathlib import Path
 
 import nbformat
 
@@ -13,6 +11,7 @@ import pytest
 
 from conftest import ROOT, STARTED_WITH
 from vicourse import batch, examples, release, report
+from vicourse.batch_worker import start_forkserver
 from vicourse.course import copy_course, nbgrader, read_notebook, source_notebook
 
 TOY = ROOT / "tests" / "fixtures" / "toy_course"
@@ -72,9 +71,8 @@ def test_scores_follow_the_work_done(toy):
 def test_only_the_forkserver_is_pinned_to_one_math_thread(toy):
     """The local workers' forkserver (where the checks compute) has one math thread; the process
     that grades the batch keeps the environment it was started with."""
-    pid = forkserver._forkserver._forkserver_pid
-    environ = dict(item.split("=", 1) for item in Path(f"/proc/{pid}/environ").read_text().split("\0") if "=" in item)
-    assert environ["OMP_NUM_THREADS"] == environ["OPENBLAS_NUM_THREADS"] == "1"
+    with start_forkserver().Pool(1) as forked:  # processes forked by the batch's forkserver
+        assert forked.apply(os.getenv, ("OMP_NUM_THREADS",)) == forked.apply(os.getenv, ("OPENBLAS_NUM_THREADS",)) == "1"
     assert os.environ.get("OMP_NUM_THREADS") == STARTED_WITH["OMP_NUM_THREADS"]
 
 

@@ -32,11 +32,11 @@ from pathlib import Path
 
 import psutil
 
-from .course import ONE_MATH_THREAD
-
 # Imported once by the forkserver, not once per submission: nbgrader and the course library
 # (vicourse/grading_child.py), and what the hidden checks use. A worker itself imports none of them.
-PRELOAD = ["vicourse.grading_child", "numpy", "scipy.special", "scipy.linalg", "scipy.stats", "scipy.optimize"]
+# vicourse.forkserver_setup comes first: it gives the forkserver one math thread before numpy loads.
+PRELOAD = ["vicourse.forkserver_setup", "vicourse.grading_child",
+           "numpy", "scipy.special", "scipy.linalg", "scipy.stats", "scipy.optimize"]
 
 _forkserver = None
 _forkserver_lock = threading.Lock()
@@ -54,18 +54,7 @@ def start_forkserver():
             multiprocessing.current_process().daemon = False
             _forkserver = multiprocessing.get_context("forkserver")
             _forkserver.set_forkserver_preload(PRELOAD)
-        # math libraries read these as the forkserver loads them: one thread each. Only the
-        # forkserver gets them; this process (a coordinator, a test session) keeps its own.
-        saved = {key: os.environ.get(key) for key in [*ONE_MATH_THREAD, "MPLBACKEND"]}
-        os.environ.update(ONE_MATH_THREAD, MPLBACKEND="Agg")
-        try:
-            multiprocessing.forkserver.ensure_running()  # a no-op while it runs
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+        multiprocessing.forkserver.ensure_running()  # a no-op while it runs
         return _forkserver
 
 
