@@ -102,7 +102,7 @@ def defined_names(source: str) -> list[str]:
 
 
 class VariantGrader:
-    """A notebook executed once in a namespace; `grade(replace)` grades one variant."""
+    """A notebook executed once in a namespace; `grade_forked(replaces, jobs)` grades variants."""
 
     def __init__(self, nb: NotebookNode, checks: dict, workdir: str = "."):
         self.workdir = workdir
@@ -151,21 +151,15 @@ class VariantGrader:
         return [i for i, c in enumerate(self.cells) if i >= first and (is_grade(c) or is_solution(c))]
 
     def _grade_here(self, replace: dict[str, str], later_graded: list[int]) -> dict[str, str]:
+        """{test cell grade id: why it scores zero} for the solution with `replace` applied (in a
+        forked copy: the cells it re-runs are not restored)."""
         raised = self._rerun(later_graded, replace)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the checks call the variant's code, overflows and all
             return self._check_all(raised)
 
-    def grade(self, replace: dict[str, str]) -> dict[str, str]:
-        """{test cell grade id: why it scores zero} for the solution with `replace` applied."""
-        later_graded = self._later_graded(replace)
-        try:
-            return self._grade_here(replace, later_graded)
-        finally:
-            self._rerun(later_graded, {})
-
     def grade_forked(self, replaces: list[dict[str, str]], jobs: int) -> list[dict[str, str]]:
-        """`grade` for each variant, each in a forked copy of the executed notebook, `jobs` at a
+        """The lost cells of each variant, each in a forked copy of the executed notebook, `jobs` at a
         time.  A copy needs no restoring afterwards (half the re-running), no variant can leave
         anything behind for the next, and the cores are all used."""
         for replace in replaces:
