@@ -74,6 +74,15 @@ def test_the_kernel_cannot_import_the_graders_and_printing_cannot_forge_a_reply(
         assert student.noisy(1) == 2
 
 
+def test_a_large_hidden_input_arrives_whole(tmp_path):
+    """200,000 hidden numbers travel in the request's metadata, not in code the kernel must
+    parse, and reach the student's function bit for bit."""
+    nb = new_notebook(cells=[new_code_cell("def stats(x):\n    return [len(x), float(x.sum()), float(x[-1])]\n")])
+    x = np.random.default_rng(0).normal(size=200_000)
+    with live_student(nb, str(tmp_path), timeout=30) as student:
+        assert student.stats(x) == [200_000, float(x.sum()), float(x[-1])]
+
+
 def test_a_second_reply_printed_by_a_hook_fails_the_call(tmp_path):
     """A post_run_cell hook sees each request (marker included) and can print a reply of
     its own; the transport must not take either one."""
