@@ -38,7 +38,7 @@ from vicourse.grading_executor import load_grader_module  # noqa: E402
 
 A = "01_entropy_kl"
 # 05_gmvae's solution in the grading sandbox, one math thread, training included: 57 to 94 s over
-# five seeds on a 2-core machine (benchmarks/torch_notebooks.py; README, Measured).
+# five seeds on a 2-core machine (benchmarks/notebooks.py; README, Measured).
 GMVAE_SECONDS = (57.0, 94.0)
 
 

@@ -10,7 +10,7 @@ this process, ask the decoder for logits, and compute the metric themselves:
 -ELBO in nats for the VAE, NMI between labels and the clusters that the
 student's mixture prior assigns for the GM-VAE.
 
-Thresholds come from five seeds of the solution (benchmarks/torch_notebooks.py
+Thresholds come from five seeds of the solution (benchmarks/notebooks.py
 prints them), on a 2-core CPU, with the numbers quoted beside each one.
 """
 
@@ -148,7 +148,7 @@ def _pair(value, what):
     return value
 
 
-# Five seeds of the solution (benchmarks/torch_notebooks.py, 2-core CPU): test -ELBO 19.55 to 20.00
+# Five seeds of the solution (benchmarks/notebooks.py, 2-core CPU): test -ELBO 19.55 to 20.00
 # nats per image (median 19.76); with 3% of pixels flipped, 28.10 to 28.81 (median 28.26).  A
 # decoder that gives every pixel probability 1/2 scores 64 ln 2 = 44.4.  The limits sit about
 # 1.5 nats above the worst seed.
@@ -274,7 +274,7 @@ def gmvae_heldout_scores(nb) -> dict:
     return scores
 
 
-# Five seeds of the solution (benchmarks/torch_notebooks.py, 2-core CPU): test NMI 0.787 to 0.810
+# Five seeds of the solution (benchmarks/notebooks.py, 2-core CPU): test NMI 0.787 to 0.810
 # (median 0.791; accuracy 0.771 to 0.811); on jittered copies 0.769 to 0.798.  A model whose
 # components ignore the digits scores near 0.  The limits sit about 0.07 below the worst seed.
 GMVAE_NMI_LIMIT = 0.72

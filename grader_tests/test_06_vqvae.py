@@ -14,7 +14,7 @@ logits of the test images' codes, computes the bits per code here, and changes
 codes at and after each position to make sure a prediction never depends on
 the code it predicts.
 
-Thresholds come from five seeds of the solution (benchmarks/torch_notebooks.py
+Thresholds come from five seeds of the solution (benchmarks/notebooks.py
 prints them), on a 2-core CPU, with the numbers quoted beside each one.
 
 Calibration (vicourse.calibration) runs the notebook once and re-runs only the
@@ -229,7 +229,7 @@ def vqvae_heldout_scores(nb) -> dict:
     return scores
 
 
-# Five seeds of the solution (benchmarks/torch_notebooks.py 06_vqvae, 2-core CPU, one math thread,
+# Five seeds of the solution (benchmarks/notebooks.py 06_vqvae, 2-core CPU, one math thread,
 # in the grading sandbox; 2026-11-23):
 #
 #                          seed 0    seed 1    seed 2    seed 3    seed 4

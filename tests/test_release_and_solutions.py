@@ -83,24 +83,13 @@ def test_feedback_hides_the_hidden_tests(graded, course, assignment):
     assert "MARK SCHEME" not in html and "For graders" not in html, "rubrics are for graders only"
 
 
-def cpu_budget_seconds(assignment):
-    """What each notebook may take on a 2-core CPU machine: 30 s, or 120 s if it trains networks."""
-    return 120 if shipped.imported_by(read_notebook(source_notebook(ROOT, assignment))) else 30
-
-
-@pytest.mark.parametrize("assignment", ASSIGNMENTS)
-def test_notebook_runs_within_its_cpu_budget(solution, assignment):
-    solution(assignment)
-    assert solution.seconds[assignment] < cpu_budget_seconds(assignment)
-
-
 def test_building_the_solutions_again_gives_the_same_bytes(tmp_path):
     """Execution timestamps, the kernel's chunking of printed text and object addresses
     must not reach solutions/: a rebuild on a fresh clone leaves the tree clean."""
     root = copy_course(ROOT, tmp_path, parts=("source",))
-    # the torch notebooks would add a minute of training each; benchmarks/torch_notebooks.py and a
+    # the torch notebooks would add a minute of training each; benchmarks/notebooks.py and a
     # manual rebuild cover them
-    for assignment in [a for a in ASSIGNMENTS if cpu_budget_seconds(a) == 30]:
+    for assignment in [a for a in ASSIGNMENTS if not shipped.imported_by(read_notebook(source_notebook(ROOT, a)))]:
         build_solution(root, assignment)
         for suffix in (".ipynb", ".html"):
             name = f"{assignment}/{assignment}{suffix}"

@@ -1,13 +1,15 @@
-"""Execution time and held-out metrics of each torch notebook's solution, over several seeds.
+"""Execution time of every notebook's solution against its budget, and the torch
+notebooks' held-out metrics, over several seeds.
 
-    python benchmarks/torch_notebooks.py [--seeds 5] [ASSIGNMENT ...]
+    python benchmarks/notebooks.py [--seeds 5] [ASSIGNMENT ...]
 
-A torch notebook is one that imports a module from vicourse/shipped.  For each
-seed, the solution runs in the grading sandbox exactly as a submission would
-(`SEED = s` in its set-up cell), on the CPU, and then on CUDA where a GPU is
-visible.  The held-out metrics are the grader module's own `*_heldout_scores`
-functions, so the numbers printed are the ones the hidden checks' thresholds
-are set from.
+The budget on a 2-core CPU machine is 30 s for a numpy notebook and 120 s for a
+torch one (one that imports a module from vicourse/shipped).  For each seed, the
+solution runs in the grading sandbox exactly as a submission would (`SEED = s`
+in a torch notebook's set-up cell; a numpy notebook just runs again), on the
+CPU, and then on CUDA where a GPU is visible.  The held-out metrics are the
+grader module's own `*_heldout_scores` functions, so the numbers printed are the
+ones the hidden checks' thresholds are set from.
 """
 
 from __future__ import annotations
@@ -33,8 +35,9 @@ from vicourse.solutions import HIDDEN_BLOCK, MARKER_LINE  # noqa: E402
 SEED_LINE = re.compile(r"^SEED = \d+$", re.M)
 
 
-def torch_notebooks() -> list[str]:
-    return [a for a in assignments(ROOT) if shipped.imported_by(read_notebook(source_notebook(ROOT, a)))]
+def budget_seconds(assignment: str) -> int:
+    """What a notebook may take on 2 CPU cores: 120 s if it trains networks (torch), else 30 s."""
+    return 120 if shipped.imported_by(read_notebook(source_notebook(ROOT, assignment))) else 30
 
 
 def run_once(assignment: str, seed: int, device: str) -> dict:
@@ -71,8 +74,9 @@ def main() -> None:
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     if devices == ["cpu"]:
         print("no GPU visible: CPU times only")
-    for assignment in args.assignments or torch_notebooks():
-        for device in devices:
+    for assignment in args.assignments or assignments(ROOT):
+        budget = budget_seconds(assignment)
+        for device in devices if budget > 30 else ["cpu"]:
             rows = [run_once(assignment, seed, device) for seed in range(args.seeds)]
             keys = list(rows[0])
             print(f"\n{assignment} on {device}, {os.cpu_count()} cores, one math thread per kernel")
@@ -81,6 +85,10 @@ def main() -> None:
                 values = [r[k] for r in rows]
                 summary = (min(values), statistics.median(values), max(values))
                 print(f"{k:28s}" + "".join(f"{v:9.4g}" for v in values) + "".join(f"{v:9.4g}" for v in summary))
+            slowest = max(r["seconds"] for r in rows)
+            if device == "cpu":
+                verdict = "within" if slowest <= budget else "OVER"
+                print(f"slowest run {slowest:.1f} s: {verdict} the {budget} s budget on 2 CPU cores")
 
 
 if __name__ == "__main__":
