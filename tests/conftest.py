@@ -9,7 +9,8 @@
 * `calibrated(assignment)`: every variant of its grader module, graded by
   vicourse.calibration in one sandboxed process that runs the notebook once
   (about a second a variant instead of a fresh autograde run each); a dict
-  {variant name: {lost grade id: message}}.
+  {variant name: {lost grade id: message}}.  The session's calibrations run two
+  at a time in the background from the first request.
 * `solution(assignment)`: a live kernel that ran the source notebook, as a
   Student, for cross-checking stated numbers.
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from concurrent.futures import Future, ThreadPoolExecutor
 
 STARTED_WITH = {key: os.environ.get(key) for key in ("OMP_NUM_THREADS",)}  # as the test session found it
 os.environ.setdefault("MPLBACKEND", "Agg")  # before anything imports matplotlib
@@ -136,19 +138,32 @@ def graded(course):
 
 
 @pytest.fixture(scope="session")
-def calibrated():
-    results: dict[str, dict[str, dict]] = {}
+def calibrated(request):
+    """At the first request, every assignment this session's tests calibrate is started, two at
+    a time: a torch notebook's calibration trains on one core before it grades its variants on
+    all of them, so two side by side keep both cores busy."""
+    wanted = [a for a in ASSIGNMENTS if any(
+        "calibrated" in item.fixturenames and getattr(item, "callspec", None) is not None
+        and item.callspec.params.get("assignment") == a for item in request.session.items)]
+    pool = ThreadPoolExecutor(max_workers=2)
+    futures: dict[str, Future] = {}
+
+    def calibrate(assignment: str) -> dict[str, dict]:
+        module, _ = grader_module(assignment)
+        variants = variants_of(module)
+        lost = grade_variants(source_notebook(ROOT, assignment), ROOT / "grader_tests", [v.replace for v in variants])
+        return {v.name: one for v, one in zip(variants, lost)}
 
     def get(assignment: str) -> dict[str, dict]:
-        if assignment not in results:
-            module, _ = grader_module(assignment)
-            variants = variants_of(module)
-            lost = grade_variants(source_notebook(ROOT, assignment), ROOT / "grader_tests",
-                                  [v.replace for v in variants])
-            results[assignment] = {v.name: one for v, one in zip(variants, lost)}
-        return results[assignment]
+        if not futures:
+            for name in [assignment] + [a for a in wanted if a != assignment]:
+                futures[name] = pool.submit(calibrate, name)
+        if assignment not in futures:
+            futures[assignment] = pool.submit(calibrate, assignment)
+        return futures[assignment].result()
 
-    return get
+    yield get
+    pool.shutdown(cancel_futures=True)
 
 
 @pytest.fixture(scope="module")
