@@ -43,14 +43,17 @@ def gradebook_url(root: Path) -> str:
 
 
 def open_gradebook(root: Path, db_url: str | None = None, course_id: str = "default_course"):
-    """The course gradebook (or the one at db_url), opened in this process.
-
-    nbgrader runs the `alembic` script when it creates a gradebook, looking for it on
-    PATH; `make grade` runs .venv/bin/python without .venv/bin on PATH."""
+    """The course gradebook (or the one at db_url), opened in this process."""
     from nbgrader.api import Gradebook
 
-    os.environ["PATH"] = with_tools_on_path(os.environ)["PATH"]
+    alembic_on_path()
     return Gradebook(db_url or gradebook_url(root), course_id)
+
+
+def alembic_on_path() -> None:
+    """nbgrader runs the `alembic` script when it creates a gradebook, looking for it on PATH;
+    `make grade` runs .venv/bin/python without .venv/bin on PATH."""
+    os.environ["PATH"] = with_tools_on_path(os.environ)["PATH"]
 
 
 def with_tools_on_path(env) -> dict:
@@ -107,6 +110,22 @@ def nbgrader(root: Path, *args: str, timeout: float | None = None, quiet: bool =
     return subprocess.run(
         command, cwd=root, env=kernel_environment(), capture_output=True, text=True, timeout=timeout
     )
+
+
+def run_converter(converter_class, config, assignment: str, student: str | None = None) -> None:
+    """A stock nbgrader converter (GenerateAssignment, Autograde) run as its command runs it with
+    `--force`, but in this process: nbgrader's imports, about 3 s, are paid once rather than per
+    command. Raises nbgrader's own exception when the conversion fails."""
+    from nbgrader.coursedir import CourseDirectory
+
+    alembic_on_path()
+    coursedir = CourseDirectory(config=config)
+    coursedir.assignment_id = assignment
+    if student is not None:
+        coursedir.student_id = student
+    converter = converter_class(coursedir=coursedir, config=config)
+    converter.force = True
+    converter.start()
 
 
 def check_config(root: Path):

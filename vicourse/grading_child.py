@@ -19,10 +19,9 @@ from pathlib import Path
 
 # Imported here, so in the forkserver, ready for every grading process.
 from nbgrader.converters import Autograde
-from nbgrader.coursedir import CourseDirectory
 
 from . import grading_executor  # noqa: F401 - the preprocessor nbgrader_config.py names
-from .course import check_config, kernel_environment
+from .course import check_config, kernel_environment, run_converter
 from .gradebook_rows import read_rows
 from .sandbox import isolation
 
@@ -72,11 +71,7 @@ def run(job: dict, scratch: str, launched: float) -> None:
 
 def autograde(config, assignment: str, student: str) -> None:
     """Stock nbgrader autograde of one student, in this process (as `nbgrader autograde A --student S --force`)."""
-    coursedir = CourseDirectory(config=config)
-    coursedir.assignment_id, coursedir.student_id = assignment, student
-    converter = Autograde(coursedir=coursedir, config=config)
-    converter.force = True
-    converter.start()
+    run_converter(Autograde, config, assignment, student)
 
 
 def die_with_parent() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from nbgrader.utils import is_grade, is_solution
 
 from . import shipped
-from .course import assignments, check_config, nbgrader, read_notebook, source_notebook
+from .course import assignments, check_config, read_notebook, run_converter, source_notebook
 from .solutions import mark_scheme, without_mark_scheme
 
 MARKERS = re.compile(r"BEGIN SOLUTION|END SOLUTION|BEGIN HIDDEN TESTS|END HIDDEN TESTS|BEGIN MARK SCHEME|END MARK SCHEME")
@@ -19,11 +19,16 @@ def generate_releases(root: Path, names: list[str] | None = None) -> None:
     """`nbgrader generate_assignment --force` for each assignment (without --force an
     existing release is silently left as it was), plus the course modules that the
     notebook imports (vicourse/shipped), so the folder is all a student needs."""
-    check_config(root)
+    from nbgrader.converters import GenerateAssignment
+
+    config = check_config(root)
     for name in names or assignments(root):
-        result = nbgrader(root, "generate_assignment", name, "--force")
-        if result.returncode != 0 or not (root / "release" / name / f"{name}.ipynb").exists():
-            raise SystemExit(f"generate_assignment {name} failed:\n{result.stdout}\n{result.stderr}")
+        try:
+            run_converter(GenerateAssignment, config, name)
+        except Exception as exc:  # noqa: BLE001 - nbgrader logged the details; say which assignment
+            raise SystemExit(f"generate_assignment {name} failed: {type(exc).__name__}: {exc}") from exc
+        if not (root / "release" / name / f"{name}.ipynb").exists():
+            raise SystemExit(f"generate_assignment {name} wrote no release/{name}/{name}.ipynb")
         shipped.ship(read_notebook(source_notebook(root, name)), root / "release" / name)
         print(f"release/{name}/{name}.ipynb")
 

@@ -7,6 +7,7 @@ this strips them from the instructor notebook, executes it, and exports it.
 from __future__ import annotations
 
 import copy
+import os
 import re
 import tempfile
 import time
@@ -87,8 +88,6 @@ def merged_streams(outputs: list) -> list:
 
 def build_solution(root: Path, name: str, timeout: int = 600) -> float:
     """Write solutions/<name>/<name>.ipynb and .html; return the execution time."""
-    import os
-
     nb = student_safe(read_notebook(source_notebook(root, name)))
     out_dir = root / "solutions" / name
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -119,7 +118,16 @@ def build_solution(root: Path, name: str, timeout: int = 600) -> float:
     return seconds
 
 
-def build_solutions(root: Path, names: list[str] | None = None) -> None:
-    for name in names or assignments(root):
-        seconds = build_solution(root, name)
-        print(f"solutions/{name}/{name}.ipynb and .html (executed in {seconds:.1f} s)")
+def build_solutions(root: Path, names: list[str] | None = None, jobs: int | None = None) -> None:
+    """build_solution for each assignment, `jobs` at a time (default: one per core): each kernel
+    has one math thread. Fresh (spawned) processes, since each one changes its environment."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    names = names or assignments(root)
+    with ProcessPoolExecutor(max_workers=min(jobs or os.cpu_count() or 1, len(names)),
+                             mp_context=multiprocessing.get_context("spawn")) as pool:
+        running = {pool.submit(build_solution, root, name): name for name in names}
+        for done in as_completed(running):
+            name = running[done]
+            print(f"solutions/{name}/{name}.ipynb and .html (executed in {done.result():.1f} s)")
