@@ -35,11 +35,6 @@ from vicourse.solutions import HIDDEN_BLOCK, MARKER_LINE  # noqa: E402
 SEED_LINE = re.compile(r"^SEED = \d+$", re.M)
 
 
-def budget_seconds(assignment: str) -> int:
-    """What a notebook may take on 2 CPU cores: 120 s if it trains networks (torch), else 30 s."""
-    return 120 if shipped.imported_by(read_notebook(source_notebook(ROOT, assignment))) else 30
-
-
 def run_once(assignment: str, seed: int, device: str) -> dict:
     """Seconds to run the solution in the sandbox, and the grader's held-out metrics."""
     nb = read_notebook(source_notebook(ROOT, assignment))
@@ -75,8 +70,9 @@ def main() -> None:
     if devices == ["cpu"]:
         print("no GPU visible: CPU times only")
     for assignment in args.assignments or assignments(ROOT):
-        budget = budget_seconds(assignment)
-        for device in devices if budget > 30 else ["cpu"]:
+        trains = shipped.trains_networks(ROOT, assignment)
+        budget = 120 if trains else 30  # seconds on 2 CPU cores
+        for device in devices if trains else ["cpu"]:
             rows = [run_once(assignment, seed, device) for seed in range(args.seeds)]
             keys = list(rows[0])
             print(f"\n{assignment} on {device}, {os.cpu_count()} cores, one math thread per kernel")

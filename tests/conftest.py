@@ -123,7 +123,7 @@ def graded(course):
                 folder = course / "submitted" / name / assignment
                 folder.mkdir(parents=True, exist_ok=True)
                 (folder / f"{assignment}.ipynb").write_text(text, encoding="utf-8")
-            trains = bool(shipped.imported_by(read_notebook(source_notebook(course, assignment))))
+            trains = shipped.trains_networks(course, assignment)
             outcomes = batch.grade_all(
                 course, assignment, workers=os.cpu_count() or 2, timeout=600,
                 extra=[CHECK_TIMEOUT] if trains else [CELL_TIMEOUT, CHECK_TIMEOUT],  # training keeps the course's limit

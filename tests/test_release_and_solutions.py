@@ -89,7 +89,7 @@ def test_building_the_solutions_again_gives_the_same_bytes(tmp_path):
     root = copy_course(ROOT, tmp_path, parts=("source",))
     # the torch notebooks would add a minute of training each; benchmarks/notebooks.py and a
     # manual rebuild cover them
-    numpy_notebooks = [a for a in ASSIGNMENTS if not shipped.imported_by(read_notebook(source_notebook(ROOT, a)))]
+    numpy_notebooks = [a for a in ASSIGNMENTS if not shipped.trains_networks(ROOT, a)]
     build_solutions(root, numpy_notebooks)
     for assignment in numpy_notebooks:
         for suffix in (".ipynb", ".html"):

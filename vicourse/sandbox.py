@@ -50,7 +50,7 @@ from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import ensure_async
-from traitlets import Bool, DottedObjectName, Int, Type
+from traitlets import Bool, Int, Type
 from traitlets.config import Configurable
 
 from .course import ONE_MATH_THREAD
@@ -354,8 +354,7 @@ class SandboxedKernelManager(AsyncKernelManager):
     not reach it).
     """
 
-    client_class = DottedObjectName("vicourse.sandbox.ReadyClient")
-    client_factory = Type(ReadyClient, klass=AsyncKernelClient)
+    client_factory = Type(ReadyClient, klass=AsyncKernelClient)  # what `client()` makes
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)

@@ -37,6 +37,15 @@ def ship(nb, folder: Path) -> list[Path]:
     return copies
 
 
+def trains_networks(root: Path, assignment: str) -> bool:
+    """Whether an assignment is a torch notebook: one that imports a shipped module (the torch
+    foundation) and trains networks, so it has the larger time budget."""
+    import nbformat
+
+    nb = nbformat.read(str(Path(root) / "source" / assignment / f"{assignment}.ipynb"), as_version=4)
+    return bool(imported_by(nb))
+
+
 def working_copy(root: Path, assignment: str, target: Path) -> Path:
     """`target` filled as a student's folder would be: the source folder's files
     (not the instructor notebook) and the modules the notebook imports."""
