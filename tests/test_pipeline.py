@@ -4,6 +4,8 @@ and feedback, with short timeouts so hangs are cheap."""
 
 import os
 import shutil
+import subprocess
+import sys
 
 import nbformat
 
@@ -12,7 +14,9 @@ import pytest
 from conftest import ROOT, STARTED_WITH
 from vicourse import batch, examples, release, report
 from vicourse.batch_worker import start_forkserver
-from vicourse.course import copy_course, nbgrader, read_notebook, source_notebook
+from vicourse.course import (alembic_head, check_config, copy_course, nbgrader, open_gradebook, read_notebook,
+                             source_notebook, with_tools_on_path)
+from vicourse.gradebook_rows import write_template
 
 TOY = ROOT / "tests" / "fixtures" / "toy_course"
 
@@ -157,6 +161,38 @@ def test_a_course_without_a_gradebook_can_be_graded(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", "/usr/bin:/bin")
     batch.ensure_release(root, "00_toy")
     assert (root / "gradebook.db").exists()
+
+
+def test_new_gradebooks_record_the_schema_version_that_alembic_reports():
+    """The version read in-process from nbgrader's migration scripts is what `alembic heads` says."""
+    asked = subprocess.run([sys.executable, "-c", "from nbgrader.api import get_alembic_version as v; print(v())"],
+                           env=with_tools_on_path(os.environ), capture_output=True, text=True, timeout=120)
+    assert asked.returncode == 0, asked.stderr
+    assert asked.stdout.split() == [alembic_head()]
+
+
+def definition(gradebook, assignment: str) -> dict:
+    """An assignment's definition in a gradebook: its due date and every cell nbgrader records."""
+    record = gradebook.find_assignment(assignment)
+    cells = {}
+    for notebook in record.notebooks:
+        cells[notebook.name] = sorted(
+            [("grade", c.name, c.max_score, c.cell_type) for c in notebook.grade_cells]
+            + [("solution", c.name) for c in notebook.solution_cells]
+            + [("task", c.name, c.max_score, c.cell_type) for c in notebook.task_cells]
+            + [("source", c.name, c.cell_type, c.locked, c.source, c.checksum) for c in notebook.source_cells])
+    return {"duedate": record.duedate, "course": record.course_id, "notebooks": cells}
+
+
+def test_the_template_gradebook_defines_the_assignment_as_the_course_gradebook_does(toy, tmp_path):
+    """Workers grade into copies of a template gradebook, written in one transaction."""
+    root = toy[0]
+    course_id = check_config(root).CourseDirectory.get("course_id", "default_course")
+    with open_gradebook(root, course_id=course_id) as course:
+        path = write_template(course, "00_toy", tmp_path / "template.db", course_id)
+        with open_gradebook(root, f"sqlite:///{path}", course_id) as template:
+            assert definition(template, "00_toy") == definition(course, "00_toy")
+            assert definition(template, "00_toy")["notebooks"]["00_toy"]
 
 
 def test_grading_without_a_sandbox_says_so_everywhere(tmp_path):

@@ -17,28 +17,30 @@ from pathlib import Path
 
 
 def write_template(gradebook, assignment: str, path: Path, course_id: str) -> Path:
-    """A fresh SQLite gradebook at `path` that knows `assignment` as `gradebook` does."""
-    from nbgrader.api import Gradebook
+    """A fresh SQLite gradebook at `path` that knows `assignment` as `gradebook` does.
+
+    Built with nbgrader's own ORM classes in one transaction: its update_or_create_* calls query
+    and commit once per cell, 0.5 s more for 01, paid before the batch's first submission starts."""
+    from nbgrader.api import Assignment, GradeCell, Gradebook, Notebook, SolutionCell, SourceCell, TaskCell
 
     path.parent.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)
     record = gradebook.find_assignment(assignment)
     with Gradebook(f"sqlite:///{path}", course_id) as template:
-        template.update_or_create_assignment(assignment, duedate=record.duedate)
+        copy = Assignment(name=assignment, duedate=record.duedate, course_id=course_id)
         for notebook in record.notebooks:
-            template.update_or_create_notebook(notebook.name, assignment)
-            where = (notebook.name, assignment)
+            where = Notebook(name=notebook.name, assignment=copy)
             for cell in notebook.grade_cells:
-                template.update_or_create_grade_cell(cell.name, *where, max_score=cell.max_score,
-                                                     cell_type=cell.cell_type)
+                GradeCell(name=cell.name, notebook=where, max_score=cell.max_score, cell_type=cell.cell_type)
             for cell in notebook.solution_cells:
-                template.update_or_create_solution_cell(cell.name, *where)
+                SolutionCell(name=cell.name, notebook=where)
             for cell in notebook.task_cells:
-                template.update_or_create_task_cell(cell.name, *where, max_score=cell.max_score,
-                                                    cell_type=cell.cell_type)
+                TaskCell(name=cell.name, notebook=where, max_score=cell.max_score, cell_type=cell.cell_type)
             for cell in notebook.source_cells:
-                template.update_or_create_source_cell(cell.name, *where, cell_type=cell.cell_type,
-                                                      locked=cell.locked, source=cell.source, checksum=cell.checksum)
+                SourceCell(name=cell.name, notebook=where, cell_type=cell.cell_type, locked=cell.locked,
+                           source=cell.source, checksum=cell.checksum)
+        template.db.add(copy)
+        template.db.commit()
     return path
 
 
