@@ -2,6 +2,7 @@
 releases, sample submissions, repair, the batch autograder, hidden checks, reports
 and feedback, with short timeouts so hangs are cheap."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -193,6 +194,33 @@ def test_the_template_gradebook_defines_the_assignment_as_the_course_gradebook_d
         with open_gradebook(root, f"sqlite:///{path}", course_id) as template:
             assert definition(template, "00_toy") == definition(course, "00_toy")
             assert definition(template, "00_toy")["notebooks"]["00_toy"]
+
+
+UNGUARDED = """
+import json, sys
+from pathlib import Path
+from vicourse import batch
+outcomes = batch.grade_all(Path(sys.argv[1]), "00_toy", workers=2, timeout=120, progress=False)
+print(json.dumps([o.notes for o in outcomes]))
+"""
+
+
+def test_a_script_that_grades_without_a_main_guard_is_told_why_it_failed(tmp_path):
+    """multiprocessing re-runs the coordinator's script in each grading process: the outcome says so."""
+    root = copy_course(TOY, tmp_path / "course", config=ROOT / "nbgrader_config.py")
+    release.generate_releases(root)
+    for name in ("one", "two"):
+        (root / "submitted" / name / "00_toy").mkdir(parents=True)
+        shutil.copy(root / "release" / "00_toy" / "00_toy.ipynb", root / "submitted" / name / "00_toy")
+    script = tmp_path / "grade_them.py"
+    script.write_text(UNGUARDED)
+    ran = subprocess.run([sys.executable, str(script), str(root)], capture_output=True, text=True, timeout=300,
+                         cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    notes = json.loads(ran.stdout.strip().splitlines()[-1])
+    assert len(notes) == 2
+    for note in notes:
+        assert "before grading began" in note[0] and "grade_them.py" in note[0], note
+        assert "if __name__ == '__main__':" in note[0], note
 
 
 def test_grading_without_a_sandbox_says_so_everywhere(tmp_path):

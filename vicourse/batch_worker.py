@@ -25,6 +25,7 @@ import multiprocessing.forkserver
 import os
 import shutil
 import socket
+import sys
 import tempfile
 import threading
 import time
@@ -119,7 +120,10 @@ def attempt(job: dict, scratch: Path, context) -> dict:
     else:
         result["status"] = "failed"
         log = (scratch / "log.txt").read_text(errors="replace") if (scratch / "log.txt").exists() else ""
-        ended = process_end(process.exitcode, "\n".join((child.get("error") or "", log)), student)
+        if not child and process.exitcode and process.exitcode > 0:
+            ended = stopped_before_grading(process.exitcode)
+        else:
+            ended = process_end(process.exitcode, "\n".join((child.get("error") or "", log)), student)
         result["notes"].append(f"{incomplete}; {ended}")
     return result
 
@@ -177,6 +181,18 @@ def why_incomplete(record: dict, graded: Path) -> str | None:
     if not graded.exists():
         return "nbgrader did not save the graded notebook"
     return None
+
+
+def stopped_before_grading(exitcode: int) -> str:
+    """Why a grading process may exit before it starts grading: most often, multiprocessing
+    running the coordinator's own script again in it, to an unguarded call of grade_all."""
+    main = sys.modules.get("__main__")
+    script = getattr(main, "__file__", None) if getattr(getattr(main, "__spec__", None), "name", None) is None else None
+    why = f"the grading process exited with {exitcode} before grading began"
+    if script:
+        why += (f"; multiprocessing runs {os.path.basename(script)} again in every grading process, so if it calls "
+                "grade_all, the call must sit under `if __name__ == '__main__':`")
+    return why
 
 
 def process_end(exitcode: int | None, log: str, student: str) -> str:
