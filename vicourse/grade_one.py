@@ -14,11 +14,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import nbformat
 from nbgrader.api import MissingEntry
 
 from . import batch
-from .course import assignments, copy_course, gradebook_url, open_gradebook
+from .course import assignments, copy_course, gradebook_url, open_gradebook, read_notebook, source_notebook
 from .gradebook_rows import write_template
 from .gradescope import results_json
 from .report import ClassResults, Row, class_results
@@ -34,11 +33,11 @@ def which_assignment(root: Path, path: Path) -> str:
     if path.stem in names:
         return path.stem
     try:
-        ids = {c.metadata.get("nbgrader", {}).get("grade_id") for c in nbformat.read(str(path), as_version=4).cells}
+        ids = {c.metadata.get("nbgrader", {}).get("grade_id") for c in read_notebook(path).cells}
     except Exception as error:  # noqa: BLE001 - any parse failure means: say which assignment
         raise SystemExit(f"{path}: cannot tell its assignment ({error.__class__.__name__}); pass --assignment")
     shared = {a: len(ids & {c.metadata.get("nbgrader", {}).get("grade_id") for c in
-                            nbformat.read(str(root / "source" / a / f"{a}.ipynb"), as_version=4).cells} - {None})
+                            read_notebook(source_notebook(root, a)).cells} - {None})
               for a in names}
     best = max(shared, key=shared.get, default=None)
     if not best or not shared[best]:

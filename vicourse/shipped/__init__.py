@@ -12,6 +12,8 @@ import re
 import shutil
 from pathlib import Path
 
+from ..course import read_notebook, source_notebook
+
 HERE = Path(__file__).resolve().parent
 IMPORT = re.compile(r"^\s*(?:from|import)\s+(\w+)", re.M)
 
@@ -40,10 +42,7 @@ def ship(nb, folder: Path) -> list[Path]:
 def trains_networks(root: Path, assignment: str) -> bool:
     """Whether an assignment is a torch notebook: one that imports a shipped module (the torch
     foundation) and trains networks, so it has the larger time budget."""
-    import nbformat
-
-    nb = nbformat.read(str(Path(root) / "source" / assignment / f"{assignment}.ipynb"), as_version=4)
-    return bool(imported_by(nb))
+    return bool(imported_by(read_notebook(source_notebook(root, assignment))))
 
 
 def working_copy(root: Path, assignment: str, target: Path) -> Path:
@@ -53,7 +52,5 @@ def working_copy(root: Path, assignment: str, target: Path) -> Path:
     target = Path(target)
     shutil.copytree(source, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns(f"{assignment}.ipynb",
                                                                                         ".ipynb_checkpoints"))
-    import nbformat
-
-    ship(nbformat.read(str(source / f"{assignment}.ipynb"), as_version=4), target)
+    ship(read_notebook(source_notebook(root, assignment)), target)
     return target
