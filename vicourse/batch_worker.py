@@ -120,7 +120,7 @@ def attempt(job: dict, scratch: Path, context) -> dict:
     else:
         result["status"] = "failed"
         log = (scratch / "log.txt").read_text(errors="replace") if (scratch / "log.txt").exists() else ""
-        if not child and process.exitcode and process.exitcode > 0:
+        if not child and (process.exitcode or 0) > 0:
             ended = stopped_before_grading(process.exitcode)
         else:
             ended = process_end(process.exitcode, "\n".join((child.get("error") or "", log)), student)
@@ -187,7 +187,9 @@ def stopped_before_grading(exitcode: int) -> str:
     """Why a grading process may exit before it starts grading: most often, multiprocessing
     running the coordinator's own script again in it, to an unguarded call of grade_all."""
     main = sys.modules.get("__main__")
-    script = getattr(main, "__file__", None) if getattr(getattr(main, "__spec__", None), "name", None) is None else None
+    spec = getattr(main, "__spec__", None)
+    # as multiprocessing decides: a main module run with -m is imported by name, a script by its path
+    script = None if spec is not None and spec.name else getattr(main, "__file__", None)
     why = f"the grading process exited with {exitcode} before grading began"
     if script:
         why += (f"; multiprocessing runs {os.path.basename(script)} again in every grading process, so if it calls "
