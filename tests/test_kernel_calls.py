@@ -35,6 +35,25 @@ def test_arguments_arrive_as_numpy_torch_and_tuples():
     assert student.kinds(np.zeros(2), TorchTensor([1.0]), (1, 2), [1]) == ["ndarray", "Tensor", "tuple", "list"]
 
 
+def test_arrays_arrive_bit_for_bit_with_their_dtype_shape_and_writable():
+    """Numeric arrays travel as raw bytes: NaN and infinities (which JSON lacks), 0-d and empty
+    arrays, non-contiguous views, integer and bool dtypes, and float32 tensors rounded as torch rounds."""
+    def describe(x):
+        x[...] = x  # a student's function may write into its input
+        return {"dtype": str(x.dtype), "shape": list(x.shape), "bytes": x.tobytes().hex()}
+
+    student = local_student({"describe": describe, "tensor": lambda t: [str(t.dtype), t.tolist()]})
+    values = np.random.default_rng(1).normal(size=12)
+    for x in (values.reshape(3, 4), values.reshape(3, 4).T, np.array(2.5), np.zeros((0, 3)),
+              np.array([np.nan, np.inf, -np.inf, -0.0]), np.arange(5, dtype=np.int32), np.array([True, False]),
+              values.astype(">f8")):
+        got = student.describe(x)
+        assert got["dtype"] == str(x.dtype) and got["shape"] == list(x.shape)
+        assert bytes.fromhex(got["bytes"]) == np.ascontiguousarray(x).tobytes()
+    assert student.tensor(TorchTensor(values[:3], "float32")) == ["torch.float32", torch.tensor(values[:3].tolist(), dtype=torch.float32).tolist()]
+    assert student.tensor(TorchTensor(values[:3], "float64")) == ["torch.float64", values[:3].tolist()]
+
+
 def test_student_errors_name_the_function_not_the_inputs():
     def secret(x):
         raise ValueError(f"bad input {x}")

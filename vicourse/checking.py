@@ -9,6 +9,7 @@ runs in the grading process on that data only.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import math
@@ -41,9 +42,11 @@ class TorchTensor:
 def encode_argument(x):
     """Arguments -> JSON with type tags that kernel_side.decode_argument undoes."""
     if isinstance(x, TorchTensor):
-        return {"__tensor__": np.asarray(x.data, dtype=float).tolist(), "dtype": x.dtype}
+        return {"__tensor__": _array_bytes(np.asarray(x.data, dtype=float)), "dtype": x.dtype}
     if isinstance(x, np.ndarray):
-        return {"__ndarray__": x.tolist(), "dtype": str(x.dtype)}
+        if x.dtype.kind not in "biuf":  # strings, objects: as nested lists
+            return {"__ndarray__": x.tolist(), "dtype": str(x.dtype)}
+        return {"__ndarray__": _array_bytes(x), "dtype": str(x.dtype)}
     if isinstance(x, np.generic):
         return x.item()
     if isinstance(x, tuple):
@@ -53,6 +56,13 @@ def encode_argument(x):
     if isinstance(x, dict):
         return {str(k): encode_argument(v) for k, v in x.items()}
     return x
+
+
+def _array_bytes(x: np.ndarray) -> dict:
+    """A numeric array as base64 of its raw bytes: hidden inputs can be 10^5 numbers, which as
+    JSON lists cost 0.2 s each way, and NaN and inf survive (JSON has neither)."""
+    return {"base64": base64.b64encode(x.tobytes(order="C")).decode("ascii"), "layout": x.dtype.str,
+            "shape": list(x.shape)}
 
 
 Transport = Callable[[dict], dict]

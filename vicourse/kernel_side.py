@@ -15,17 +15,30 @@ def decode_argument(x):
         if "__ndarray__" in x:
             import numpy
 
-            return numpy.asarray(x["__ndarray__"], dtype=x["dtype"])
+            return numpy.asarray(decode_array(x["__ndarray__"]), dtype=x["dtype"])
         if "__tensor__" in x:
             import torch
 
-            return torch.tensor(x["__tensor__"], dtype=getattr(torch, x["dtype"]))
+            return torch.from_numpy(decode_array(x["__tensor__"])).to(getattr(torch, x["dtype"]))
         if "__tuple__" in x:
             return tuple(decode_argument(v) for v in x["__tuple__"])
         return {k: decode_argument(v) for k, v in x.items()}
     if isinstance(x, list):
         return [decode_argument(v) for v in x]
     return x
+
+
+def decode_array(data):
+    """A numpy array from raw bytes in base64 (see vicourse.checking.encode_argument), or from
+    nested lists. Writable, as an array the student built would be."""
+    if not isinstance(data, dict):
+        return data
+    import base64
+
+    import numpy
+
+    raw = bytearray(base64.b64decode(data["base64"]))
+    return numpy.frombuffer(raw, dtype=numpy.dtype(data["layout"])).reshape(tuple(data["shape"]))
 
 
 def to_plain(x, depth=0):
