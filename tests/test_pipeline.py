@@ -172,6 +172,28 @@ def test_new_gradebooks_record_the_schema_version_that_alembic_reports():
     assert asked.stdout.split() == [alembic_head()]
 
 
+def test_grading_processes_check_cell_metadata_as_nbgrader_does():
+    """The grading process checks nbgrader's metadata schema once, then validates cells against it
+    with jsonschema.validate's result: the same cells pass, and the same error is raised."""
+    import jsonschema
+    from nbgrader.nbgraderformat import MetadataValidator
+
+    from vicourse import grading_child
+
+    checks = grading_child.nbgraderformat_common.jsonschema
+    assert isinstance(checks, grading_child._SchemaChecks)
+    schema = MetadataValidator().schema
+    good = {"schema_version": 3, "grade": True, "solution": False, "locked": True, "points": 2, "grade_id": "t1"}
+    checks.validate(good, schema)
+    for bad in ({**good, "points": "two"}, {k: v for k, v in good.items() if k != "locked"},
+                {**good, "grade": "yes"}, {**good, "points": -1}, {**good, "grade_id": 5}, []):
+        with pytest.raises(jsonschema.ValidationError) as stock:
+            jsonschema.validate(bad, schema)
+        with pytest.raises(jsonschema.ValidationError) as ours:
+            checks.validate(bad, schema)
+        assert str(ours.value) == str(stock.value)
+
+
 def definition(gradebook, assignment: str) -> dict:
     """An assignment's definition in a gradebook: its due date and every cell nbgrader records."""
     record = gradebook.find_assignment(assignment)

@@ -17,8 +17,11 @@ import signal
 import time
 from pathlib import Path
 
+import jsonschema
+
 # Imported here, so in the forkserver, ready for every grading process.
 from nbgrader.converters import Autograde
+from nbgrader.nbgraderformat import common as nbgraderformat_common
 
 from . import grading_executor  # noqa: F401 - the preprocessor nbgrader_config.py names
 from .course import check_config, kernel_environment, run_converter
@@ -28,6 +31,30 @@ from .sandbox import isolation
 # What sandbox this machine gives, probed once (a bwrap run), here in the forkserver:
 # every grading process forked from it starts knowing.
 isolation()
+
+
+class _SchemaChecks:
+    """What nbgrader's metadata validator uses of the jsonschema module, with each schema checked
+    against its meta-schema once. jsonschema.validate repeats that check on every call: nbgrader
+    calls it for every cell, twice per notebook, which cost 0.2 s of a grading process's 1.4 s of
+    CPU for 01. The errors raised are jsonschema.validate's own (the best match), unchanged."""
+
+    def __init__(self):
+        self._validators = {}
+
+    def validate(self, instance, schema):
+        key = json.dumps(schema, sort_keys=True)
+        validator = self._validators.get(key)
+        if validator is None:
+            cls = jsonschema.validators.validator_for(schema)
+            cls.check_schema(schema)
+            validator = self._validators[key] = cls(schema)
+        error = jsonschema.exceptions.best_match(validator.iter_errors(instance))
+        if error is not None:
+            raise error
+
+
+nbgraderformat_common.jsonschema = _SchemaChecks()
 
 
 def scratch_config(job: dict, scratch: Path):
