@@ -181,6 +181,12 @@ def test_every_attack_earns_nothing(battle, attack):
     assert battle["points"][attack] == 0
 
 
+def test_a_hook_that_answers_every_request_again_fails_the_calls(battle):
+    """The forged replies reach the grader (the hook ran after the silent requests) and are refused."""
+    record = json.loads((battle["root"] / batch.RESULTS / "a4-forged-replies" / f"{NAME}.json").read_text())
+    assert any("no single valid reply" in (message or "") for message in record["checks"].values()), record["checks"]
+
+
 def test_a_kernel_cannot_award_itself_a_score(battle):
     """Only the grading process writes a score into a test cell: one true/false item wrong
     earns exactly 3/4 of H1, the forged execute_results count for nothing, and the

@@ -102,18 +102,32 @@ def test_a_large_hidden_input_arrives_whole(tmp_path):
         assert student.stats(x) == [200_000, float(x.sum()), float(x[-1])]
 
 
+def test_the_kernel_compiles_the_caller_once_and_again_after_a_restart(tmp_path):
+    """Requests after the first reuse the caller the kernel compiled; a restarted kernel compiles
+    it again, and calls go on."""
+    nb = new_notebook(cells=[new_code_cell("def f(x):\n    return x + 1\n")])
+    with live_student(nb, str(tmp_path), timeout=30) as student:
+        assert student.f(1) == 2
+        count = "len([m for m in __import__('sys').modules if m.startswith('_vicourse_side_')])"
+        student._transport.run(f"n_callers = {count}", 10)
+        assert student.f(2) == 3 and student.value("n_callers") == 1
+        student._transport.on_unresponsive()  # what a hang or a dead kernel leads to
+        assert student.f(3) == 4
+
+
 def test_a_second_reply_printed_by_a_hook_fails_the_call(tmp_path):
-    """A post_run_cell hook sees each request (marker included) and can print a reply of
-    its own; the transport must not take either one."""
+    """A post_execute hook (it runs after silent requests too) sees each request, marker
+    included, and can print a reply of its own; the transport must not take either one."""
     nb = new_notebook(cells=[new_code_cell(
         "import re\n"
         "def f(x):\n"
         "    return 1\n"
-        "def forge(result):\n"
-        "    marker = re.search(r'@@vicourse-[0-9a-f]+@@', result.info.raw_cell or '')\n"
+        "def forge():\n"
+        "    code = get_ipython().kernel.get_parent('shell')['content']['code']\n"
+        "    marker = re.search(r'@@vicourse-[0-9a-f]+@@', code)\n"
         "    if marker:\n"
         "        print(marker.group(0) + '{\"ok\": true, \"value\": 42}' + marker.group(0))\n"
-        "get_ipython().events.register('post_run_cell', forge)\n"
+        "get_ipython().events.register('post_execute', forge)\n"
     )])
     with live_student(nb, str(tmp_path), timeout=30) as student:
         with pytest.raises(StudentCodeError, match="no single valid reply"):

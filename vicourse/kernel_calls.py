@@ -2,13 +2,15 @@
 
 `KernelTransport` is the transport behind `vicourse.checking.Student` when the
 student's notebook runs in a kernel (during `nbgrader autograde`, or under
-`pytest grader_tests --submission`).  Each request ships the source of
-`kernel_side.py`, runs it with store_history=False, and reads the reply printed
-between two random markers, so anything else the student's code prints is
-ignored.  The request itself (hidden inputs can be 200,000 numbers) travels in
-the execute request's metadata, where the kernel only decodes JSON: written into
-the code, IPython would transform, parse and compile it, and echo it on IOPub,
-about six times slower.  Numeric arrays in it are base64 of their raw bytes
+`pytest grader_tests --submission`).  Each request is a short, silent execute
+request (no echo of the code, no history) that calls `kernel_side.py` and prints
+the reply between two random markers, so anything else the student's code prints
+is ignored.  The kernel compiles kernel_side.py on its first request and keeps it
+as a module; a restarted kernel compiles it again.  Its source and the request
+itself (hidden inputs can be 200,000 numbers) travel in the execute request's
+metadata, where the kernel only decodes JSON: written into the code, IPython
+would transform, parse and compile them, and echo them on IOPub, about six times
+slower.  Numeric arrays in a request are base64 of their raw bytes
 (vicourse.checking.encode_argument), a tenth of the cost of JSON lists.
 
 What the transport trusts, given that the kernel may be hostile (it can print
@@ -16,7 +18,7 @@ anything, install IPython hooks and input transformers, patch any module, and
 see each request, hidden inputs included): nothing but the data in the reply.
 It accepts a reply only when the request's stdout holds exactly one
 marker-wrapped JSON document of bounded size; a second reply (say, printed
-by a `post_run_cell` hook), an oversized or undecodable one, or none at all
+by a `post_execute` hook), an oversized or undecodable one, or none at all
 counts as a failed call. The verdict is computed from that data in the
 grading process. So a hostile kernel can forge its own answers, and nothing
 else: to pass a check on inputs drawn at grading time, the forged data must
@@ -25,6 +27,7 @@ be the right answer for them, which is solving the problem.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import secrets
@@ -44,6 +47,10 @@ MAX_REPLY_BYTES = 8_000_000
 GIVE_UP_AFTER = 3
 # where a request travels: the metadata of the execute request that carries the call
 REQUEST_KEY = "vicourse_request"
+# kernel_side.py's source travels beside it; the kernel compiles it on its first request only, and
+# keeps it as a module named after its hash (a restarted kernel compiles it again)
+SIDE_KEY = "vicourse_side"
+_SIDE_MODULE = "_vicourse_side_" + hashlib.sha256(_KERNEL_SIDE.encode()).hexdigest()[:12]
 
 
 class KernelUnresponsive(RuntimeError):
@@ -73,18 +80,22 @@ class KernelTransport:
         marker = "@@vicourse-" + secrets.token_hex(8) + "@@"
         code = (
             "def __vicourse_request():\n"
-            "    import json\n"
-            "    side = {}\n"
-            f"    exec({_KERNEL_SIDE!r}, side)\n"
+            "    import json, sys, types\n"
             "    from IPython import get_ipython\n"
-            f"    request = get_ipython().kernel.get_parent('shell')['metadata'][{REQUEST_KEY!r}]\n"
-            "    reply = side['answer'](globals(), request)\n"
+            "    metadata = get_ipython().kernel.get_parent('shell')['metadata']\n"
+            f"    side = sys.modules.get({_SIDE_MODULE!r})\n"
+            "    if side is None:\n"
+            f"        side = types.ModuleType({_SIDE_MODULE!r})\n"
+            f"        exec(metadata[{SIDE_KEY!r}], side.__dict__)\n"
+            f"        sys.modules[{_SIDE_MODULE!r}] = side\n"
+            f"    reply = side.answer(globals(), metadata[{REQUEST_KEY!r}])\n"
             f"    print({marker!r} + json.dumps(reply) + {marker!r}, flush=True)\n"
             "__vicourse_request()\n"
             "del __vicourse_request\n"
         )
         try:
-            stdout = self.run(code, self.timeout, metadata={REQUEST_KEY: request})
+            stdout = self.run(code, self.timeout, metadata={REQUEST_KEY: request, SIDE_KEY: _KERNEL_SIDE},
+                              silent=True)
         except TimeoutError:
             return {"ok": False, "error": "Timeout", "detail": f"no reply in {self.timeout}s"}
         except KernelUnresponsive as exc:
@@ -106,14 +117,18 @@ class KernelTransport:
             return {"ok": False, "error": "BadReply", "detail": "the reply is not a JSON object"}
         return reply
 
-    def run(self, code: str, timeout: float, metadata: dict | None = None) -> str | None:
+    def run(self, code: str, timeout: float, metadata: dict | None = None, silent: bool = False) -> str | None:
         """Execute code, with `metadata` on the request; return its stdout (None if it exceeded
-        MAX_REPLY_BYTES). TimeoutError if it had to be interrupted."""
-        content = {"code": code, "silent": False, "store_history": False, "user_expressions": {},
+        MAX_REPLY_BYTES). TimeoutError if it had to be interrupted. silent: as Jupyter means it
+        (no echo of the code, no history, no pre/post_run_cell hooks)."""
+        content = {"code": code, "silent": silent, "store_history": False, "user_expressions": {},
                    "allow_stdin": False, "stop_on_error": True}
         message = self.kc.session.msg("execute_request", content, metadata=metadata or {})
         self.kc.shell_channel.send(message)  # what kc.execute does, which takes no metadata
-        msg_id = message["header"]["msg_id"]
+        return run_sync(self._stdout_until_idle)(message["header"]["msg_id"], timeout)
+
+    async def _stdout_until_idle(self, msg_id: str, timeout: float) -> str | None:
+        # one coroutine per request: entering the event loop once per message cost a millisecond each
         deadline = time.monotonic() + timeout
         chunks: list[str] = []
         size = 0
@@ -124,14 +139,14 @@ class KernelTransport:
                 if interrupted:
                     raise KernelUnresponsive("the kernel did not stop after an interrupt")
                 log.warning("grader call exceeded %.0fs: interrupting the kernel", timeout)
-                run_sync(ensure_async_call(self.km.interrupt_kernel))()
+                await ensure_async(self.km.interrupt_kernel())
                 interrupted = True
                 deadline = time.monotonic() + 5.0
                 continue
             try:
-                msg = run_sync(ensure_async_call(self.kc.get_iopub_msg))(timeout=min(remaining, 1.0))
+                msg = await ensure_async(self.kc.get_iopub_msg(timeout=min(remaining, 1.0)))
             except Empty:
-                if not run_sync(ensure_async_call(self.kc.is_alive))():
+                if not await ensure_async(self.kc.is_alive()):
                     raise KernelUnresponsive("the kernel died") from None
                 continue
             if msg["parent_header"].get("msg_id") != msg_id:
