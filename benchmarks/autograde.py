@@ -64,6 +64,17 @@ def cell_seconds(record: dict) -> float:
     return sum(record.get("timing", {}).get("cells", []))
 
 
+def busy_cpu_seconds() -> float | None:
+    """CPU-seconds all cores have spent busy since boot (Linux /proc/stat), or None."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    except OSError:
+        return None
+    ticks = [int(f) for f in fields]
+    idle = ticks[3] + ticks[4]  # idle and iowait
+    return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def records(root: Path, names) -> dict[str, dict]:
     found = {}
     for name in names:
@@ -103,19 +114,21 @@ def main() -> None:
             if name not in readable:
                 shutil.rmtree(stock / "submitted" / name)
         release.generate_releases(stock, [A])
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), busy_cpu_seconds()
         result = nbgrader(stock, "autograde", A, "--force", *options)
         stock_seconds = time.perf_counter() - started
+        stock_cpu = busy_cpu_seconds() - cpu if cpu is not None else None
         if result.returncode != 0:
             print(result.stdout[-2000:], result.stderr[-2000:], file=sys.stderr)
         stock_records = records(stock, readable)
 
         # 2. the course tool: a fresh local cluster, one worker per core, its start included
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), busy_cpu_seconds()
         with batch.dask_client(None, args.workers):
             cluster_start = time.perf_counter() - started
             outcomes = batch.grade_all(root, A, workers=args.workers, extra=options, force=True, progress=False)
         ours_seconds = time.perf_counter() - started
+        ours_cpu = busy_cpu_seconds() - cpu if cpu is not None else None
 
     graded = [o for o in outcomes if o.status == "graded"]
     statuses = {s: sum(o.status == s for o in outcomes) for s in batch.STATUSES}
@@ -129,6 +142,10 @@ def main() -> None:
     print(f"  course tool, LocalCluster x{args.workers}:           {ours_seconds:7.1f} s ({ours_seconds / n:.2f} s each),"
           f" of which {cluster_start:.1f} s starting the cluster")
     print(f"  speed-up: {stock_seconds / ours_seconds:.2f}x")
+    if stock_cpu is not None:
+        # the ratio's ceiling: the cores' busy time per submission, against stock's wall time per submission
+        print(f"  CPU time of the whole machine: stock {stock_cpu:.1f} s ({stock_cpu / stock_seconds:.2f} cores busy), "
+              f"course tool {ours_cpu:.1f} s ({ours_cpu / ours_seconds:.2f} of {os.cpu_count()} cores busy)")
     print("per-submission overhead (time not spent running the student's cells or the checks' calls into them),"
           " amortised:")
     print(f"  stock: {(stock_seconds - stock_cells) / n:.2f} s    "
