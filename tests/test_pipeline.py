@@ -194,6 +194,16 @@ def test_grading_processes_check_cell_metadata_as_nbgrader_does():
         assert str(ours.value) == str(stock.value)
 
 
+def test_the_local_cluster_spends_no_cpu_on_samplers_nobody_reads():
+    """No stack sampler, no work stealing, event-loop ticks once a second: the cores are for grading."""
+    with batch.dask_client(None, 2):
+        cluster = batch._LOCAL["cluster"]
+        assert "stealing" not in cluster.scheduler.extensions
+        for worker in cluster.workers.values():
+            assert "profile" not in worker.periodic_callbacks
+            assert worker.periodic_callbacks["tick"].callback_time >= 1000
+
+
 def definition(gradebook, assignment: str) -> dict:
     """An assignment's definition in a gradebook: its due date and every cell nbgrader records."""
     record = gradebook.find_assignment(assignment)
