@@ -18,6 +18,7 @@ from vicourse.batch_worker import start_forkserver
 from vicourse.course import (alembic_head, check_config, copy_course, nbgrader, open_gradebook, read_notebook,
                              source_notebook, with_tools_on_path)
 from vicourse.gradebook_rows import write_template
+from vicourse.grader_files import grader_imports
 
 TOY = ROOT / "tests" / "fixtures" / "toy_course"
 
@@ -79,6 +80,17 @@ def test_only_the_forkserver_is_pinned_to_one_math_thread(toy):
     with start_forkserver().Pool(1) as forked:  # processes forked by the batch's forkserver
         assert forked.apply(os.getenv, ("OMP_NUM_THREADS",)) == forked.apply(os.getenv, ("OPENBLAS_NUM_THREADS",)) == "1"
     assert os.environ.get("OMP_NUM_THREADS") == STARTED_WITH["OMP_NUM_THREADS"]
+
+
+def test_the_forkserver_imports_what_the_assignments_checks_import(tmp_path):
+    """Top-level imports only, read without running the grader module; none for a broken one."""
+    assert grader_imports(ROOT / "grader_tests", "01_entropy_kl") == [
+        "math", "numpy", "scipy.linalg", "scipy.special", "vicourse.checking"]
+    assert "vicourse.shipped.vi_torch" in grader_imports(ROOT / "grader_tests", "05_gmvae")
+    (tmp_path / "test_broken.py").write_text("import numpy\ndef f(:\n")
+    (tmp_path / "test_inner.py").write_text("import math\ndef f():\n    import torch\nfrom . import x\n")
+    assert grader_imports(tmp_path, "broken") == [] and grader_imports(tmp_path, "missing") == []
+    assert grader_imports(tmp_path, "inner") == ["math"]
 
 
 def test_cheating_earns_nothing(toy):

@@ -229,7 +229,8 @@ def grade_all(
         todo = [name for name in names if name not in outcomes]
         kept = len(outcomes)
         if scheduler is None and len(todo) > 1:
-            start_forkserver()  # its imports (nbgrader, numpy, scipy) run while the submissions are staged
+            # its imports (nbgrader, numpy, what the checks import) run while the submissions are staged
+            start_forkserver(root, assignment)
         jobs = {}
         shutil.rmtree(root / STAGED / assignment, ignore_errors=True)
         for name in todo:

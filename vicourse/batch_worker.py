@@ -33,19 +33,23 @@ from pathlib import Path
 
 import psutil
 
+from .grader_files import grader_imports
+
 # Imported once by the forkserver, not once per submission: nbgrader and the course library
-# (vicourse/grading_child.py), and what the hidden checks use. A worker itself imports none of them.
-# vicourse.forkserver_setup comes first: it gives the forkserver one math thread before numpy loads.
-PRELOAD = ["vicourse.forkserver_setup", "vicourse.grading_child",
-           "numpy", "scipy.special", "scipy.linalg", "scipy.stats", "scipy.optimize"]
+# (vicourse/grading_child.py), then what the assignment's hidden checks import (start_forkserver).
+# A worker itself imports none of them. vicourse.forkserver_setup comes first: it gives the
+# forkserver one math thread before numpy loads.
+PRELOAD = ["vicourse.forkserver_setup", "vicourse.grading_child", "numpy"]
 
 _forkserver = None
 _forkserver_lock = threading.Lock()
 
 
-def start_forkserver():
+def start_forkserver(course: str | Path | None = None, assignment: str | None = None):
     """This process's forkserver (one, shared by the worker threads of a local cluster), started
-    now if it is not running; it returns at once and the imports go on in the background."""
+    now if it is not running; it returns at once and the imports go on in the background.
+    The first batch's assignment also decides what else it imports: its grader module's imports.
+    (A later batch of another assignment in the same process has its processes import theirs.)"""
     global _forkserver
     with _forkserver_lock:
         if _forkserver is None:
@@ -54,7 +58,9 @@ def start_forkserver():
             # limit, and dies with the forkserver (PR_SET_PDEATHSIG), which ends with this process.
             multiprocessing.current_process().daemon = False
             _forkserver = multiprocessing.get_context("forkserver")
-            _forkserver.set_forkserver_preload(PRELOAD)
+            checks = grader_imports(Path(course) / "grader_tests", assignment) if course and assignment else []
+            # a module that fails to import is skipped by the forkserver, and fails again where it is needed
+            _forkserver.set_forkserver_preload(PRELOAD + [name for name in checks if name not in PRELOAD])
         multiprocessing.forkserver.ensure_running()  # a no-op while it runs
         return _forkserver
 
@@ -76,7 +82,7 @@ def grade_submission(job: dict, here: bool = False) -> dict:
     received = time.perf_counter()
     scratch = Path(tempfile.mkdtemp(prefix="vicourse-grade-"))
     try:
-        context = fork_context() if here else start_forkserver()
+        context = fork_context() if here else start_forkserver(job["course"], job["assignment"])
         result = attempt(job, scratch / "1", context)
         if result["status"] == "failed":
             first = result["notes"].pop()

@@ -6,4 +6,7 @@ import os
 
 from .course import ONE_MATH_THREAD
 
-os.environ.update(ONE_MATH_THREAD, MPLBACKEND="Agg")
+# PYTORCH_NVML_BASED_CUDA_CHECK: a grader module that imports torch (05, 06) is imported here, and
+# torch's CUDA probe would otherwise initialise the driver in the process that every grading
+# process forks from. Kernels are started afresh, so they still see the GPU.
+os.environ.update(ONE_MATH_THREAD, MPLBACKEND="Agg", PYTORCH_NVML_BASED_CUDA_CHECK="1")

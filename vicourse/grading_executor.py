@@ -36,6 +36,7 @@ from nbgrader.utils import is_grade, is_solution
 from traitlets import Float, Int, Unicode
 
 from .checking import PartialCredit, Student
+from .grader_files import grader_file
 from .kernel_calls import KernelTransport, ensure_async_call
 from .sandbox import SandboxedKernelManager
 
@@ -57,7 +58,7 @@ def load_grader_module(graders_dir: str | os.PathLike, notebook: str):
     system, so no `.pyc` in `__pycache__` (planted or stale) is ever trusted, and
     grader_tests never has to be on sys.path (so the kernel cannot import it).
     """
-    path = Path(graders_dir) / f"test_{notebook}.py"
+    path = grader_file(graders_dir, notebook)
     if not path.is_file():
         return None
     name = f"vicourse_graders_{notebook}"
