@@ -267,6 +267,45 @@ def test_a_script_that_grades_without_a_main_guard_is_told_why_it_failed(tmp_pat
         assert "if __name__ == '__main__':" in note[0], note
 
 
+FAILS_IN_THE_FORKSERVER = """
+import multiprocessing
+from pathlib import Path
+if multiprocessing.current_process().name == "MainProcess":  # the forkserver, not a grading process
+    Path(__file__).with_suffix(".refused").write_text("")
+    raise RuntimeError("not in this process")
+"""
+
+GUARDED = """
+import json, sys
+from pathlib import Path
+from vicourse import batch
+if __name__ == "__main__":
+    outcomes = batch.grade_all(Path(sys.argv[1]), "00_toy", workers=2, timeout=120, progress=False)
+    print(json.dumps([[o.status, o.notes] for o in outcomes]))
+"""
+
+
+def test_a_grader_import_that_fails_in_the_forkserver_costs_no_submission(tmp_path):
+    """The forkserver imports what the checks import; an import that raises (not an ImportError)
+    must not end it, or every submission of the batch would fail."""
+    root = copy_course(TOY, tmp_path / "course", config=ROOT / "nbgrader_config.py")
+    grader = root / "grader_tests" / "test_00_toy.py"
+    grader.write_text("import fails_in_the_forkserver\n" + grader.read_text())
+    modules = tmp_path / "modules"
+    modules.mkdir()
+    (modules / "fails_in_the_forkserver.py").write_text(FAILS_IN_THE_FORKSERVER)
+    release.generate_releases(root)
+    for name in ("one", "two"):
+        (root / "submitted" / name / "00_toy").mkdir(parents=True)
+        shutil.copy(root / "release" / "00_toy" / "00_toy.ipynb", root / "submitted" / name / "00_toy")
+    script = tmp_path / "grade_them.py"
+    script.write_text(GUARDED)
+    ran = subprocess.run([sys.executable, str(script), str(root)], capture_output=True, text=True, timeout=300,
+                         cwd=tmp_path, env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(modules)])})
+    assert (modules / "fails_in_the_forkserver.refused").exists(), "the forkserver did not import the checks' imports"
+    assert json.loads(ran.stdout.strip().splitlines()[-1]) == [["graded", []], ["graded", []]], ran.stderr[-3000:]
+
+
 def test_grading_without_a_sandbox_says_so_everywhere(tmp_path):
     """Where no sandbox is used, the outcome, grades.csv and the printed table say NONE."""
     config = tmp_path / "nbgrader_config.py"

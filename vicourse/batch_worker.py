@@ -36,10 +36,12 @@ import psutil
 from .grader_files import grader_imports
 
 # Imported once by the forkserver, not once per submission: nbgrader and the course library
-# (vicourse/grading_child.py), then what the assignment's hidden checks import (start_forkserver).
+# (vicourse/grading_child.py), then what the assignment's hidden checks import
+# (vicourse/forkserver_imports.py).
 # A worker itself imports none of them. vicourse.forkserver_setup comes first: it gives the
 # forkserver one math thread before numpy loads.
 PRELOAD = ["vicourse.forkserver_setup", "vicourse.grading_child", "numpy"]
+CHECK_IMPORTS = "VICOURSE_FORKSERVER_IMPORTS"
 
 _forkserver = None
 _forkserver_lock = threading.Lock()
@@ -59,8 +61,11 @@ def start_forkserver(course: str | Path | None = None, assignment: str | None = 
             multiprocessing.current_process().daemon = False
             _forkserver = multiprocessing.get_context("forkserver")
             checks = grader_imports(Path(course) / "grader_tests", assignment) if course and assignment else []
-            # a module that fails to import is skipped by the forkserver, and fails again where it is needed
-            _forkserver.set_forkserver_preload(PRELOAD + [name for name in checks if name not in PRELOAD])
+            _forkserver.set_forkserver_preload(PRELOAD + ["vicourse.forkserver_imports"])
+            # read (and removed) by vicourse.forkserver_imports in the forkserver, which inherits it
+            os.environ[CHECK_IMPORTS] = ",".join(name for name in checks if name not in PRELOAD)
+            multiprocessing.forkserver.ensure_running()
+            os.environ.pop(CHECK_IMPORTS, None)
         multiprocessing.forkserver.ensure_running()  # a no-op while it runs
         return _forkserver
 
