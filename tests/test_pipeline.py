@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import nbformat
 
@@ -249,18 +250,25 @@ print(json.dumps([o.notes for o in outcomes]))
 """
 
 
-def test_a_script_that_grades_without_a_main_guard_is_told_why_it_failed(tmp_path):
-    """multiprocessing re-runs the coordinator's script in each grading process: the outcome says so."""
-    root = copy_course(TOY, tmp_path / "course", config=ROOT / "nbgrader_config.py")
+def grade_toy_from_a_script(root: Path, tmp_path: Path, script: str, path: tuple = ()):
+    """Two copies of the toy release submitted to `root`, then graded by `script` (argv[1]: the
+    course), run as grade_them.py in a Python process of its own with `path` on PYTHONPATH.
+    Returns the script's last line of output, read as JSON, and the finished process."""
     release.generate_releases(root)
     for name in ("one", "two"):
         (root / "submitted" / name / "00_toy").mkdir(parents=True)
         shutil.copy(root / "release" / "00_toy" / "00_toy.ipynb", root / "submitted" / name / "00_toy")
-    script = tmp_path / "grade_them.py"
-    script.write_text(UNGUARDED)
-    ran = subprocess.run([sys.executable, str(script), str(root)], capture_output=True, text=True, timeout=300,
-                         cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    notes = json.loads(ran.stdout.strip().splitlines()[-1])
+    file = tmp_path / "grade_them.py"
+    file.write_text(script)
+    ran = subprocess.run([sys.executable, str(file), str(root)], capture_output=True, text=True, timeout=300,
+                         cwd=tmp_path, env={**os.environ, "PYTHONPATH": os.pathsep.join(map(str, (ROOT, *path)))})
+    return json.loads(ran.stdout.strip().splitlines()[-1]), ran
+
+
+def test_a_script_that_grades_without_a_main_guard_is_told_why_it_failed(tmp_path):
+    """multiprocessing re-runs the coordinator's script in each grading process: the outcome says so."""
+    root = copy_course(TOY, tmp_path / "course", config=ROOT / "nbgrader_config.py")
+    notes, _ = grade_toy_from_a_script(root, tmp_path, UNGUARDED)
     assert len(notes) == 2
     for note in notes:
         assert "before grading began" in note[0] and "grade_them.py" in note[0], note
@@ -294,16 +302,9 @@ def test_a_grader_import_that_fails_in_the_forkserver_costs_no_submission(tmp_pa
     modules = tmp_path / "modules"
     modules.mkdir()
     (modules / "fails_in_the_forkserver.py").write_text(FAILS_IN_THE_FORKSERVER)
-    release.generate_releases(root)
-    for name in ("one", "two"):
-        (root / "submitted" / name / "00_toy").mkdir(parents=True)
-        shutil.copy(root / "release" / "00_toy" / "00_toy.ipynb", root / "submitted" / name / "00_toy")
-    script = tmp_path / "grade_them.py"
-    script.write_text(GUARDED)
-    ran = subprocess.run([sys.executable, str(script), str(root)], capture_output=True, text=True, timeout=300,
-                         cwd=tmp_path, env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(modules)])})
+    outcomes, ran = grade_toy_from_a_script(root, tmp_path, GUARDED, path=(modules,))
     assert (modules / "fails_in_the_forkserver.refused").exists(), "the forkserver did not import the checks' imports"
-    assert json.loads(ran.stdout.strip().splitlines()[-1]) == [["graded", []], ["graded", []]], ran.stderr[-3000:]
+    assert outcomes == [["graded", []], ["graded", []]], ran.stderr[-3000:]
 
 
 def test_grading_without_a_sandbox_says_so_everywhere(tmp_path):
