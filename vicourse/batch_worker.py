@@ -64,9 +64,10 @@ def start_forkserver(course: str | Path | None = None, assignment: str | None = 
             _forkserver.set_forkserver_preload(PRELOAD + ["vicourse.forkserver_imports"])
             # read (and removed) by vicourse.forkserver_imports in the forkserver, which inherits it
             os.environ[CHECK_IMPORTS] = ",".join(name for name in checks if name not in PRELOAD)
-            multiprocessing.forkserver.ensure_running()
+        try:
+            multiprocessing.forkserver.ensure_running()  # a no-op while it runs
+        finally:
             os.environ.pop(CHECK_IMPORTS, None)
-        multiprocessing.forkserver.ensure_running()  # a no-op while it runs
         return _forkserver
 
 
