@@ -274,11 +274,13 @@ def gmvae_heldout_scores(nb) -> dict:
     return scores
 
 
-# Five seeds of the solution (benchmarks/notebooks.py, 2-core CPU): test NMI 0.787 to 0.810
-# (median 0.791; accuracy 0.771 to 0.811); on jittered copies 0.769 to 0.798.  A model whose
-# components ignore the digits scores near 0.  The limits sit about 0.07 below the worst seed.
-GMVAE_NMI_LIMIT = 0.72
-GMVAE_PERTURBED_NMI_LIMIT = 0.70
+# Five seeds of the solution (benchmarks/notebooks.py, 2-core CPU, 2026-11-24): test NMI 0.861 to
+# 0.886 (median 0.878; accuracy 0.909 to 0.929); on jittered copies 0.847 to 0.881.  Started
+# from a Gaussian mixture fitted to the pre-trained codes instead of the t-SNE groups, the same
+# model reached only 0.787 to 0.810.  A model whose components ignore the digits scores near 0.
+# The limits sit about 0.07 below the worst seed.
+GMVAE_NMI_LIMIT = 0.79
+GMVAE_PERTURBED_NMI_LIMIT = 0.78
 
 
 def test_trained_gmvae(nb):

@@ -115,6 +115,17 @@ def test_stated_clustering_scores_recomputed(nb):
         accuracy, nmi = nb.value("scores")[name]
         assert nmi == pytest.approx(normalized_mutual_info_score(y, clusters))
         assert accuracy == pytest.approx(nb.cluster_accuracy(y, np.asarray(clusters)))
+    y_train, groups = np.asarray(nb.value("y_train")), np.asarray(nb.value("groups"))
+    accuracy, nmi = nb.value("partition_scores")
+    assert nmi == pytest.approx(normalized_mutual_info_score(y_train, groups))
+    assert accuracy == pytest.approx(nb.cluster_accuracy(y_train, groups))
+
+
+def test_stated_confusion_table_recomputed(nb):
+    """The table printed under the figure counts each component's test images by label."""
+    y, clusters = np.asarray(nb.value("y_test")), np.asarray(nb.value("clusterings")["GM-VAE"])
+    expected = np.array([[np.sum((clusters == c) & (y == label)) for label in range(10)] for c in range(10)])
+    assert np.array_equal(np.asarray(nb.value("confusion")), expected)
 
 
 def test_gmvae_clusters_match_sklearn_on_the_latent_codes(nb):
@@ -140,7 +151,25 @@ def test_model_answers_match_the_tables(nb):
     assert table[16][2] < 12, "A.4: most of 16 dimensions stay inactive"
     scores = nb.value("scores")
     accuracy = {name: value[0] for name, value in scores.items()}
-    assert accuracy["GM-VAE"] > accuracy["k-means on pixels"], "C.3: above k-means on pixels"
-    assert abs(accuracy["GM-VAE"] - accuracy["Gaussian mixture on pre-trained codes"]) < 0.05, "C.3: about level"
+    nmi = {name: value[1] for name, value in scores.items()}
+    gain = accuracy["GM-VAE"] - accuracy["k-means on pixels"]
+    start_gain = accuracy["GM-VAE before joint training"] - accuracy["k-means on pixels"]
+    assert gain == pytest.approx(0.14, abs=0.02), "C.3 (a): about 0.14 above k-means on the pixels"
+    assert accuracy["GM-VAE"] == pytest.approx(0.93, abs=0.01) and accuracy["k-means on pixels"] == pytest.approx(
+        0.79, abs=0.01), "C.3 (a): about 0.93 against 0.79"
+    assert nmi["GM-VAE"] - nmi["k-means on pixels"] == pytest.approx(0.13, abs=0.02), "C.3 (a): NMI about 0.13 above"
+    assert accuracy["GM-VAE before joint training"] == pytest.approx(0.89, abs=0.01), "C.3 (a): about 0.89 at the start"
+    assert 0.65 <= start_gain / gain <= 0.85, "C.3 (a): the start brings about three quarters of the gain"
+    assert gain - start_gain == pytest.approx(0.03, abs=0.01), "C.3 (a): joint training adds about 0.03 of accuracy"
+    assert nmi["GM-VAE"] - nmi["GM-VAE before joint training"] == pytest.approx(0.05, abs=0.01), "C.3 (a): and 0.05 of NMI"
+    assert accuracy["k-means on pre-trained codes"] <= accuracy["k-means on pixels"] + 0.01, "C.3 (a): no better"
+    assert accuracy["Gaussian mixture on pre-trained codes"] == pytest.approx(0.81, abs=0.01), "C.3 (a): near 0.81"
+    assert nb.value("partition_scores")[0] == pytest.approx(0.94, abs=0.005), "C.3 (a): about 94% of training images"
     pi = np.asarray(nb.gmvae_mixture()[0])
-    assert pi.max() > 0.12 and pi.min() < 0.07, "C.3: heavy components are merges, light ones slivers"
+    confusion = np.asarray(nb.value("confusion"))
+    majority = confusion.argmax(axis=1)
+    assert sorted(majority) == list(range(10)), "C.3 (b): the figure's labels are ten different digits"
+    assert (round(pi.min(), 2), round(pi.max(), 2)) == (0.07, 0.11), "C.3 (b): weights between 0.07 and 0.11"
+    ones, eights = list(majority).index(1), list(majority).index(8)
+    assert confusion[ones, 9] >= 2, "C.3 (b): the component of the 1s also holds some 9s"
+    assert min(confusion[eights, [1, 2, 3]]) >= 2, "C.3 (b): the component of the 8s some 1s, 2s and 3s"
