@@ -396,6 +396,9 @@ WRONG_ANSWERS = [
 y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
 hits = sum(np.bincount(y_true[y_pred == c]).max() for c in np.unique(y_pred))
 return hits / len(y_true)""", "test_cluster_accuracy"),
+    # C.1 left unwritten: the cell of C.2 must still train and expose the model (and the visible
+    # test of C.2 must not need the accuracy), so this loses C.1 alone; stock autograde shows it.
+    _w("accuracy left unwritten", "cluster_accuracy", CA, "raise NotImplementedError()", "test_cluster_accuracy"),
 ]
 
 
@@ -453,7 +456,9 @@ rows, cols = linear_sum_assignment(-table)
 return table[rows, cols].sum() / table.sum()"""),
 ]
 
-# Stock autograde re-trains every model for each submission (about a minute of CPU). The solution
-# and the blank release go through it in tests/test_graders.py; the variants are graded by the
-# calibration alone, which runs the notebook once, to keep `make test` within its budget.
-STOCK_AUTOGRADE = {"WRONG_ANSWERS": [], "CORRECT_ALTERNATIVES": []}
+# Stock autograde re-trains every model for each submission (about 40 s of CPU). The solution and
+# the blank release go through it in tests/test_graders.py, and so does the one variant whose
+# outcome depends on re-training: a notebook that raises in C.1 must still earn C.2.  The other
+# variants are graded by the calibration alone, which runs the notebook once, to keep `make test`
+# within its budget.
+STOCK_AUTOGRADE = {"WRONG_ANSWERS": ["accuracy left unwritten"], "CORRECT_ALTERNATIVES": []}
