@@ -52,11 +52,12 @@ doctor: install        ## what isolation student kernels get on this machine, sh
 	$(PY) -m vicourse doctor
 
 
-benchmark: install     ## batch (dask) vs stock serial autograde; fast calibration vs stock autograde; sandbox overhead; every notebook against its time budget, torch ones over 5 seeds
+benchmark: install     ## batch (dask) vs stock serial autograde; fast calibration vs stock autograde; sandbox overhead; every notebook against its time budget, torch ones over 5 seeds; 05's GM-VAE from three starts
 	$(PY) benchmarks/autograde.py
 	$(PY) benchmarks/calibration_vs_autograde.py
 	$(PY) benchmarks/sandbox_overhead.py
 	$(PY) benchmarks/notebooks.py
+	$(PY) benchmarks/gmvae_starts.py
 
 clean:
 	rm -rf build autograded/*/ submitted feedback reports gradebook.db

@@ -35,11 +35,17 @@ from vicourse.solutions import HIDDEN_BLOCK, MARKER_LINE  # noqa: E402
 SEED_LINE = re.compile(r"^SEED = \d+$", re.M)
 
 
-def run_once(assignment: str, seed: int, device: str) -> dict:
-    """Seconds to run the solution in the sandbox, and the grader's held-out metrics."""
+def run_once(assignment: str, seed: int, device: str, edit=None, extra=None) -> dict:
+    """Seconds to run the solution in the sandbox, and the grader's held-out metrics.
+
+    `edit(source) -> source` changes each cell before the run (a variation of the
+    procedure); `extra(student) -> dict` reads more numbers from the live notebook.
+    """
     nb = read_notebook(source_notebook(ROOT, assignment))
     for cell in nb.cells:
         cell.source = SEED_LINE.sub(f"SEED = {seed}", MARKER_LINE.sub("", HIDDEN_BLOCK.sub("", cell.source)))
+        if edit is not None:
+            cell.source = edit(cell.source)
     metrics = {name: f for name, f in vars(load_grader_module(ROOT / "grader_tests", assignment)).items()
                if name.endswith("_heldout_scores")}
     saved = dict(os.environ)
@@ -53,10 +59,22 @@ def run_once(assignment: str, seed: int, device: str) -> dict:
                 seconds = time.perf_counter() - started
                 scores = {f"{name.removesuffix('_heldout_scores')} {k}": v
                           for name, f in metrics.items() for k, v in f(student).items()}
+                if extra is not None:
+                    scores.update(extra(student))
     finally:
         os.environ.clear()
         os.environ.update(saved)
     return {"seconds": seconds, **scores}
+
+
+def print_table(title: str, rows: list[dict]) -> None:
+    """One column per seed, then the minimum, median and maximum of each row."""
+    print(f"\n{title}")
+    print(f"{'':28s}" + "".join(f"{f'seed {s}':>9s}" for s in range(len(rows))) + "      min   median      max")
+    for k in rows[0]:
+        values = [r[k] for r in rows]
+        summary = (min(values), statistics.median(values), max(values))
+        print(f"{k:28s}" + "".join(f"{v:9.4g}" for v in values) + "".join(f"{v:9.4g}" for v in summary))
 
 
 def main() -> None:
@@ -74,13 +92,7 @@ def main() -> None:
         budget = 120 if trains else 30  # seconds on 2 CPU cores
         for device in devices if trains else ["cpu"]:
             rows = [run_once(assignment, seed, device) for seed in range(args.seeds)]
-            keys = list(rows[0])
-            print(f"\n{assignment} on {device}, {os.cpu_count()} cores, one math thread per kernel")
-            print(f"{'':28s}" + "".join(f"{f'seed {s}':>9s}" for s in range(len(rows))) + "      min   median      max")
-            for k in keys:
-                values = [r[k] for r in rows]
-                summary = (min(values), statistics.median(values), max(values))
-                print(f"{k:28s}" + "".join(f"{v:9.4g}" for v in values) + "".join(f"{v:9.4g}" for v in summary))
+            print_table(f"{assignment} on {device}, {os.cpu_count()} cores, one math thread per kernel", rows)
             slowest = max(r["seconds"] for r in rows)
             if device == "cpu":
                 verdict = "within" if slowest <= budget else "OVER"
