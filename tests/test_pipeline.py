@@ -307,6 +307,15 @@ def test_a_grader_import_that_fails_in_the_forkserver_costs_no_submission(tmp_pa
     assert outcomes == [["graded", []], ["graded", []]], ran.stderr[-3000:]
 
 
+def test_grading_prints_no_warning_that_nbgrader_and_sqlalchemy_make_between_them(tmp_path):
+    """nbgrader's add_submission under SQLAlchemy 2 warns on every submission, harmlessly; a TA's
+    terminal must keep room for warnings that matter."""
+    root = copy_course(TOY, tmp_path / "course", config=ROOT / "nbgrader_config.py")
+    outcomes, ran = grade_toy_from_a_script(root, tmp_path, GUARDED)
+    assert outcomes == [["graded", []], ["graded", []]], ran.stderr[-3000:]
+    assert "not in session" not in ran.stderr, ran.stderr[-3000:]
+
+
 def test_grading_without_a_sandbox_says_so_everywhere(tmp_path):
     """Where no sandbox is used, the outcome, grades.csv and the printed table say NONE."""
     config = tmp_path / "nbgrader_config.py"

@@ -16,6 +16,16 @@ import warnings
 from pathlib import Path
 
 
+def ignore_add_submission_warnings() -> None:
+    """nbgrader's add_submission builds the submission's rows before adding it to the session, and
+    SQLAlchemy 2 warns once per row type that it will not add them by the backref ("not in
+    session"). nbgrader then adds the submission itself, so every row is written; the warning
+    only buries the messages that matter."""
+    from sqlalchemy.exc import SAWarning
+
+    warnings.filterwarnings("ignore", message=r".*not in session.*", category=SAWarning)
+
+
 def write_template(gradebook, assignment: str, path: Path, course_id: str) -> Path:
     """A fresh SQLite gradebook at `path` that knows `assignment` as `gradebook` does.
 
@@ -67,8 +77,8 @@ def write_rows(gradebook, assignment: str, student: str, rows: dict, late_plugin
     """Record one autograded submission in the course's gradebook, as stock autograde does."""
     gradebook.update_or_create_student(student)
     timestamp = {"timestamp": rows["timestamp"]} if rows.get("timestamp") else {}
-    with warnings.catch_warnings():  # nbgrader's add_submission, under SQLAlchemy 2, as in stock autograde
-        warnings.filterwarnings("ignore", message=".*not in session.*")
+    with warnings.catch_warnings():
+        ignore_add_submission_warnings()
         submission = gradebook.update_or_create_submission(assignment, student, **timestamp)
     for name, notebook in rows["notebooks"].items():
         for grade_id, auto_score in notebook["grades"].items():

@@ -25,7 +25,7 @@ from nbgrader.nbgraderformat import common as nbgraderformat_common
 
 from . import grading_executor  # noqa: F401 - the preprocessor nbgrader_config.py names
 from .course import check_config, kernel_environment, run_converter
-from .gradebook_rows import read_rows
+from .gradebook_rows import ignore_add_submission_warnings, read_rows
 from .sandbox import isolation
 
 # What sandbox this machine gives, probed once (a bwrap run), here in the forkserver:
@@ -82,6 +82,7 @@ def run(job: dict, scratch: str, launched: float) -> None:
     environment = kernel_environment()  # one math thread per kernel; nothing of the grader's path
     os.environ.clear()
     os.environ.update(environment)
+    ignore_add_submission_warnings()  # stock Autograde adds the submission to the scratch gradebook
     handler = logging.FileHandler(scratch / "log.txt")
     logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
     try:
