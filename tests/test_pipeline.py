@@ -316,6 +316,21 @@ def test_grading_prints_no_warning_that_nbgrader_and_sqlalchemy_make_between_the
     assert "not in session" not in ran.stderr, ran.stderr[-3000:]
 
 
+def test_the_grade_command_counts_what_it_graded_in_this_run(tmp_path):
+    """A second run over unchanged submissions grades none of them, and says so."""
+    from vicourse.__main__ import grade
+
+    root = copy_course(TOY, tmp_path / "course", config=ROOT / "nbgrader_config.py")
+    release.generate_releases(root)
+    for name in ("one", "two"):
+        (root / "submitted" / name / "00_toy").mkdir(parents=True)
+        shutil.copy(root / "release" / "00_toy" / "00_toy.ipynb", root / "submitted" / name / "00_toy")
+    first = grade(root, "00_toy", workers=2, timeout=120, cell_timeout=None)
+    second = grade(root, "00_toy", workers=2, timeout=120, cell_timeout=None)
+    assert "2 submissions of 00_toy (2 graded in this run, 0 unchanged)" in first, first
+    assert "2 submissions of 00_toy (0 graded in this run, 2 unchanged)" in second, second
+
+
 def test_grading_without_a_sandbox_says_so_everywhere(tmp_path):
     """Where no sandbox is used, the outcome, grades.csv and the printed table say NONE."""
     config = tmp_path / "nbgrader_config.py"

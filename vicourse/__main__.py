@@ -32,15 +32,16 @@ from .sandbox import isolation
 def grade(root, assignment: str, workers: int, timeout: float, cell_timeout: int | None, only=None,
           force: bool = False, scheduler: str | None = None) -> str:
     extra = [f"--Execute.timeout={cell_timeout}"] if cell_timeout else []
+    saved_runs = {name: saved.get("run") for name, saved in batch.load_outcomes(root, assignment).items()}
     started = time.perf_counter()
     outcomes = batch.grade_all(root, assignment, workers=workers, timeout=timeout, extra=extra, only=only,
                                force=force, scheduler=scheduler)
     seconds = time.perf_counter() - started
     table = report.print_table(reports.write_all(root, assignment))
-    graded_now = sum(o.run == max(x.run for x in outcomes) for o in outcomes) if outcomes else 0
+    graded_now = sum(o.run != saved_runs.get(o.student) for o in outcomes)  # a graded one gets this run's stamp
     where = f"on the cluster at {scheduler}" if scheduler else f"with {workers} local workers"
-    summary = (f"{table}\n  {len(outcomes)} submissions of {assignment} ({graded_now} graded in this run, the rest "
-               f"unchanged) in {seconds:.1f} s {where}")
+    summary = (f"{table}\n  {len(outcomes)} submissions of {assignment} ({graded_now} graded in this run, "
+               f"{len(outcomes) - graded_now} unchanged) in {seconds:.1f} s {where}")
     if any(not o.isolation.startswith("sandboxed") for o in outcomes if o.isolation):
         summary += "\n  WARNING: STUDENT CODE RAN WITHOUT A SANDBOX (see the isolation lines above; make doctor)"
     return summary
