@@ -83,14 +83,16 @@ def test_feedback_hides_the_hidden_tests(graded, course, assignment):
     assert "MARK SCHEME" not in html and "For graders" not in html, "rubrics are for graders only"
 
 
-def test_building_the_solutions_again_gives_the_same_bytes(tmp_path):
+def test_building_the_solutions_again_gives_the_same_bytes(tmp_path, capfd):
     """Execution timestamps, the kernel's chunking of printed text and object addresses
-    must not reach solutions/: a rebuild on a fresh clone leaves the tree clean."""
+    must not reach solutions/: a rebuild on a fresh clone leaves the tree clean.  (The
+    same build also shows that its kernels use private sockets, not plain-text TCP.)"""
     root = copy_course(ROOT, tmp_path, parts=("source",))
     # the torch notebooks would add a minute of training each; benchmarks/notebooks.py and a
     # manual rebuild cover them
     numpy_notebooks = [a for a in ASSIGNMENTS if not shipped.trains_networks(ROOT, a)]
     build_solutions(root, numpy_notebooks)
+    assert "over TCP without encryption" not in capfd.readouterr().err, "solution kernels must use IPC sockets"
     for assignment in numpy_notebooks:
         for suffix in (".ipynb", ".html"):
             name = f"{assignment}/{assignment}{suffix}"

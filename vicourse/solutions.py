@@ -16,6 +16,7 @@ from pathlib import Path
 import nbformat
 from nbconvert import HTMLExporter
 from nbconvert.preprocessors import ExecutePreprocessor
+from traitlets.config import Config
 
 from .course import assignments, kernel_environment, read_notebook, source_notebook
 from .shipped import working_copy
@@ -102,9 +103,14 @@ def build_solution(root: Path, name: str, timeout: int = 600) -> float:
     try:
         # run where a student would: the assignment's files and the course modules it imports;
         # no per-cell timestamps, so that building twice gives the same bytes
-        with tempfile.TemporaryDirectory(prefix=f"vicourse-solution-{name}-") as folder:
+        # The kernel talks to this process over socket files in a private folder, not over localhost
+        # TCP ports in plain text that any local process could connect to.
+        with tempfile.TemporaryDirectory(prefix=f"vicourse-solution-{name}-") as folder, \
+                tempfile.TemporaryDirectory(prefix="vicourse-sockets-") as sockets:
             working_copy(root, name, Path(folder))
-            ExecutePreprocessor(timeout=timeout, record_timing=False).preprocess(nb, {"metadata": {"path": folder}})
+            local_kernel = Config({"KernelManager": {"transport": "ipc", "ip": str(Path(sockets) / "kernel")}})
+            ExecutePreprocessor(timeout=timeout, record_timing=False, config=local_kernel).preprocess(
+                nb, {"metadata": {"path": folder}})
     finally:
         os.environ.clear()
         os.environ.update(saved)
