@@ -19,7 +19,7 @@ import os
 from notebooks import ROOT, print_table, run_once
 from vicourse.course import read_notebook, source_notebook
 
-NOTEBOOK_START = "groups = neighbourhood_partition(grey.x_train.cpu().numpy())"
+NOTEBOOK_START = "groups = KMeans(10, n_init=10, random_state=SEED).fit_predict(tsne_map)"
 STARTS = {
     "t-SNE groups (the notebook)": NOTEBOOK_START,
     "Gaussian mixture on the codes": 'groups = GaussianMixture(10, covariance_type="full", n_init=3, '
