@@ -250,14 +250,19 @@ print(json.dumps([o.notes for o in outcomes]))
 """
 
 
-def grade_toy_from_a_script(root: Path, tmp_path: Path, script: str, path: tuple = ()):
-    """Two copies of the toy release submitted to `root`, then graded by `script` (argv[1]: the
-    course), run as grade_them.py in a Python process of its own with `path` on PYTHONPATH.
-    Returns the script's last line of output, read as JSON, and the finished process."""
+def submit_the_toy_release_twice(root: Path) -> None:
+    """The toy's release, submitted unchanged by students "one" and "two"."""
     release.generate_releases(root)
     for name in ("one", "two"):
         (root / "submitted" / name / "00_toy").mkdir(parents=True)
         shutil.copy(root / "release" / "00_toy" / "00_toy.ipynb", root / "submitted" / name / "00_toy")
+
+
+def grade_toy_from_a_script(root: Path, tmp_path: Path, script: str, path: tuple = ()):
+    """Two copies of the toy release submitted to `root`, then graded by `script` (argv[1]: the
+    course), run as grade_them.py in a Python process of its own with `path` on PYTHONPATH.
+    Returns the script's last line of output, read as JSON, and the finished process."""
+    submit_the_toy_release_twice(root)
     file = tmp_path / "grade_them.py"
     file.write_text(script)
     ran = subprocess.run([sys.executable, str(file), str(root)], capture_output=True, text=True, timeout=300,
@@ -321,10 +326,7 @@ def test_the_grade_command_counts_what_it_graded_in_this_run(tmp_path):
     from vicourse.__main__ import grade
 
     root = copy_course(TOY, tmp_path / "course", config=ROOT / "nbgrader_config.py")
-    release.generate_releases(root)
-    for name in ("one", "two"):
-        (root / "submitted" / name / "00_toy").mkdir(parents=True)
-        shutil.copy(root / "release" / "00_toy" / "00_toy.ipynb", root / "submitted" / name / "00_toy")
+    submit_the_toy_release_twice(root)
     first = grade(root, "00_toy", workers=2, timeout=120, cell_timeout=None)
     second = grade(root, "00_toy", workers=2, timeout=120, cell_timeout=None)
     assert "2 submissions of 00_toy (2 graded in this run, 0 unchanged)" in first, first
