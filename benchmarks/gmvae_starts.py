@@ -48,9 +48,7 @@ def main() -> None:
         raise SystemExit(f"the notebook no longer has the line this benchmark changes: {NOTEBOOK_START}")
     for name, line in STARTS.items():
         def edit(source, line=line):
-            if NOTEBOOK_START in source:
-                return source.replace(NOTEBOOK_START, line)
-            return source
+            return source.replace(NOTEBOOK_START, line)
 
         rows = [renamed(run_once("05_gmvae", seed, "cpu", edit=edit, extra=start_scores))
                 for seed in range(args.seeds)]
