@@ -12,7 +12,7 @@ import numpy as np
 from scipy.special import logsumexp, xlogy
 from scipy.stats import norm
 
-from vicourse.checking import TorchTensor, Variant, as_array, assert_close, grade_items
+from vicourse.checking import TorchTensor, Variant, as_array, assert_close, grade_items, hidden_rng
 
 log = logging.getLogger("vicourse.checks")
 
@@ -92,7 +92,7 @@ def test_log_evidence(nb):
     """Part C.1: log p(x) of a Gaussian mixture on the example, on unseen mixtures (K = 2, 3) and far in the tails."""
     assert_close(nb.log_evidence(X_EX, PI_EX, MU_EX, SIGMA_EX), _ref_log_evidence(X_EX, PI_EX, MU_EX, SIGMA_EX),
                  "log p(x) on the example mixture", rtol=1e-5, atol=1e-5)
-    rng = np.random.default_rng(20201)
+    rng = hidden_rng(20201)
     for k in (2, 3, 3):
         pi, mu, sigma = _mixture(rng, k)
         x = _points(rng, mu, 25)
@@ -110,7 +110,7 @@ def test_posterior(nb):
     """Part C.2: p(z|x) on the example, on unseen mixtures (K = 2, 3) and far in the tails."""
     assert_close(nb.posterior(X_EX, PI_EX, MU_EX, SIGMA_EX), _ref_posterior(X_EX, PI_EX, MU_EX, SIGMA_EX),
                  "p(z|x) on the example mixture", rtol=1e-5, atol=1e-5)
-    rng = np.random.default_rng(20202)
+    rng = hidden_rng(20202)
     for k in (2, 3, 3):
         pi, mu, sigma = _mixture(rng, k)
         x = _points(rng, mu, 25)
@@ -129,7 +129,7 @@ def test_elbo(nb):
     """Part C.3: the ELBO for given q on the example, random q, one-hot q (0 log 0 = 0) and q = posterior."""
     assert_close(nb.elbo(X_EX, Q_EX, PI_EX, MU_EX, SIGMA_EX), _ref_elbo(X_EX, Q_EX, PI_EX, MU_EX, SIGMA_EX),
                  "ELBO on the example", rtol=1e-5, atol=1e-5)
-    rng = np.random.default_rng(20203)
+    rng = hidden_rng(20203)
     for k in (2, 3):
         pi, mu, sigma = _mixture(rng, k)
         x = _points(rng, mu, 20)
@@ -151,7 +151,7 @@ def test_iwae_bound(nb):
     """Part C.4: log of the mean importance weight per row, on the example and on unseen log-weights (k = 1, 7, 50)."""
     assert_close(nb.iwae_bound(LOGW_EX), _ref_iwae(LOGW_EX), "IWAE estimates on the example log-weights",
                  rtol=1e-5, atol=1e-5)
-    rng = np.random.default_rng(20204)
+    rng = hidden_rng(20204)
     cases = [
         (rng.normal(-3.0, 2.0, (20, 7)), "unseen log-weights with k = 7"),
         (rng.normal(-2.0, 1.0, (5, 1)), "unseen log-weights with k = 1 (the estimate is the log-weight itself)"),
@@ -164,7 +164,7 @@ def test_iwae_bound(nb):
 def test_kl_to_prior(nb):
     """Part D.1: closed-form KL(N(mu, diag exp(logvar)) || N(0, I)) summed over the last axis, numpy and torch inputs."""
     assert_close(nb.kl_to_prior(MU_KL, LV_KL), _ref_kl(MU_KL, LV_KL), "KL on the example", rtol=1e-5, atol=1e-5)
-    rng = np.random.default_rng(20205)
+    rng = hidden_rng(20205)
     mu, lv = rng.normal(0.0, 1.5, (8, 4)), rng.uniform(-5.0, 2.0, (8, 4))
     assert_close(nb.kl_to_prior(mu, lv), _ref_kl(mu, lv),
                  "KL for an unseen batch of shape (8, 4) (logvar is log sigma^2; sum over the last axis)",
@@ -255,7 +255,7 @@ def _gaussian_mixture_1d(k, rng):
 
 def test_moment_match(nb):
     """Part G1: moment matching (mean, standard deviation) for the mixture of Part G and unseen Gaussian mixtures."""
-    rng = np.random.default_rng(1001)
+    rng = hidden_rng(1001)
     mixtures = [(np.array([1 / 3, 2 / 3]), np.array([-3.0, 3.0]), np.array([1.0, 1.0]))]
     mixtures += [_gaussian_mixture_1d(k, rng) for k in (2, 3, 4, 5)]
     for i, (w, m, s) in enumerate(mixtures):
@@ -270,7 +270,7 @@ def test_moment_match(nb):
 
 
 def _kl_inputs(seed):
-    rng = np.random.default_rng(seed)
+    rng = hidden_rng(seed)
     return [(1.0, 3.0), (3.0, 1.0)] + [(rng.uniform(-5, 5), rng.uniform(0.2, 4.0)) for _ in range(5)]
 
 
@@ -297,7 +297,7 @@ def _nearest_minimum(mu, sigma):
 
 def test_fit_exclusive(nb):
     """Part G4: fit_exclusive returns a local minimum of KL(q || p) (small gradient, positive curvature) from every start."""
-    rng = np.random.default_rng(1304)
+    rng = hidden_rng(1304)
     starts = [(3.0, 1.0), (-3.0, 1.0), (0.0, 1.0)] + [(rng.uniform(-4, 4), rng.uniform(0.5, 3.0)) for _ in range(2)]
     for i, (mu0, s0) in enumerate(starts):
         what = f"fit_exclusive({mu0:.3f}, {s0:.3f})"

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from vicourse.checking import Variant, as_array, as_float, assert_close, assert_within_se, grade_items
+from vicourse.checking import Variant, as_array, as_float, assert_close, assert_within_se, grade_items, hidden_rng
 
 THETA_EX = 1.5
 EPS_EX = np.array([0.3, -1.2, 0.8, 2.0, -0.5])
@@ -28,7 +28,7 @@ def _tol(terms):
 
 def _cases(seed, count=4):
     """Unseen (theta, eps) pairs: random location, sample sizes from 1 upwards."""
-    rng = np.random.default_rng(seed)
+    rng = hidden_rng(seed)
     sizes = [1, 2] + [int(s) for s in rng.integers(3, 300, size=count - 2)]
     return [(float(rng.uniform(-3, 3)), rng.standard_normal(n)) for n in sizes]
 
@@ -92,7 +92,7 @@ def test_score_function_grad_x2(nb):
 
 def test_score_function_grad_x2_baseline(nb):
     """Part B.3: mean of (x² − b)(x − θ) over the given samples, for the optimal and for unseen baselines."""
-    rng = np.random.default_rng(3004)
+    rng = hidden_rng(3004)
     cases = [(THETA_EX, EPS_EX, THETA_EX ** 2 + 1)]
     for theta, eps in _cases(3005):
         cases.append((theta, eps, theta ** 2 + 1))
@@ -110,7 +110,7 @@ def test_score_function_grad_x2_baseline(nb):
 
 
 def _mu_sigma_cases(seed):
-    rng = np.random.default_rng(seed)
+    rng = hidden_rng(seed)
     out = [(0.7, 2.0, EPS_EX)]
     for n in (1, 3, int(rng.integers(10, 300)), int(rng.integers(10, 300))):
         out.append((float(rng.uniform(-3, 3)), float(rng.uniform(0.2, 3.0)), rng.standard_normal(n)))
@@ -126,7 +126,7 @@ def test_reparam_grad_mu_sigma(nb):
         assert_close(got[0], d_mu.mean(), "d/dμ estimate from the given samples (x = μ + σε)", **_tol(d_mu))
         assert_close(got[1], d_sigma.mean(), "d/dσ estimate from the given samples (dx/dσ = ε)",
                      **_tol(d_sigma))
-    rng = np.random.default_rng(3007)
+    rng = hidden_rng(3007)
     mu, sigma, n = float(rng.uniform(-2, 2)), float(rng.uniform(0.5, 2.0)), 20_000
     got = as_array(nb.reparam_grad_mu_sigma(mu, sigma, rng.standard_normal(n)), "reparam_grad_mu_sigma",
                    shape=(2,))
@@ -137,7 +137,7 @@ def test_reparam_grad_mu_sigma(nb):
 
 def test_reparam_grad_mu_logvar(nb):
     """Part C.3: pathwise (d/dμ, d/dlogσ²) on given samples, and within 4 SE of (2μ, σ²) on a large sample."""
-    rng = np.random.default_rng(3008)
+    rng = hidden_rng(3008)
     cases = [(0.7, math.log(0.25), EPS_EX)]
     for n in (1, 3, int(rng.integers(10, 300)), int(rng.integers(10, 300))):
         cases.append((float(rng.uniform(-3, 3)), float(rng.uniform(-3, 2)), rng.standard_normal(n)))
@@ -165,7 +165,7 @@ def test_reparam_grad_mu_logvar(nb):
 
 def test_cholesky_from_params(nb):
     """Part D.1: strict lower triangle of raw, exp of its diagonal, zeros above, on the example and unseen sizes."""
-    rng = np.random.default_rng(3009)
+    rng = hidden_rng(3009)
     raws = [np.array([[0.0, 5.0], [0.6, math.log(0.5)]])]
     raws += [1.5 * rng.standard_normal((d, d)) for d in (1, 2, 3, 5)]
     for raw in raws:
@@ -185,7 +185,7 @@ def test_cholesky_from_params(nb):
 
 def test_sample_mvn(nb):
     """Part D.2: rows mu + L eps_i for the given eps, and empirical mean/covariance within 4 SE."""
-    rng = np.random.default_rng(3010)
+    rng = hidden_rng(3010)
     cases = [(np.array([1.0, -2.0]), np.array([[2.0, 0.0], [0.6, 0.5]]),
               np.array([[1.0, 0.0], [0.0, 1.0], [0.5, -1.0]]))]
     for d, n in ((1, 5), (3, 1), (3, 40), (4, 25)):
@@ -226,7 +226,7 @@ def test_tf_cholesky(nb):
 
 def test_pathwise_grad(nb):
     """Part E.2: chain-rule gradient of mean((sin(a u) + e^b v)²) on given samples; 4 SE of the truth."""
-    rng = np.random.default_rng(3011)
+    rng = hidden_rng(3011)
     cases = [(np.array([0.5, -0.3]), 2.0, EPS_EX)]
     for n in (1, 3, int(rng.integers(10, 300)), int(rng.integers(10, 300))):
         cases.append((np.array([rng.uniform(-2, 2), rng.uniform(-1, 1)]), float(rng.uniform(-2, 2)),

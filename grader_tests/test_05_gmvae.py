@@ -21,7 +21,7 @@ from scipy.optimize import linear_sum_assignment
 from scipy.special import log_softmax, logsumexp
 from sklearn.metrics import normalized_mutual_info_score
 
-from vicourse.checking import TorchTensor, Variant, as_array, as_float, assert_close
+from vicourse.checking import TorchTensor, Variant, as_array, as_float, assert_close, hidden_rng
 from vicourse.shipped.vi_torch import digit_arrays
 
 # float32 work on sums of 64 pixels: relative 1e-4 with a small absolute floor
@@ -95,7 +95,7 @@ def _mixture(rng, k, d):
 
 def test_vae_negative_elbo(nb):
     """Part A.1: batch mean of -ELBO on binary and grey images, latent sizes 1 to 5, batches of 1 to 17."""
-    rng = np.random.default_rng(5001)
+    rng = hidden_rng(5001)
     x_train = digit_arrays(binarized=True)[0]
     cases = [(x_train[:5], np.zeros((5, 64)), np.zeros((5, 2)), np.zeros((5, 2)))]
     for n, d, binary in ((1, 1, True), (3, 2, True), (17, 5, True), (6, 3, False)):
@@ -109,7 +109,7 @@ def test_vae_negative_elbo(nb):
 
 def test_reparameterize(nb):
     """Part A.2: mu + exp(logvar / 2) * eps on unseen shapes and values."""
-    rng = np.random.default_rng(5002)
+    rng = hidden_rng(5002)
     for shape in ((1, 1), (4, 2), (7, 5)):
         mu, logvar, eps = rng.normal(0, 2, shape), rng.normal(0, 1.5, shape), rng.normal(0, 1, shape)
         got = as_array(nb.reparameterize(_t(mu), _t(logvar), _t(eps)), "reparameterize", shape=shape)
@@ -126,7 +126,7 @@ def _flip(x, rate, rng):
 def vae_heldout_scores(nb, samples=5) -> dict:
     """-ELBO in nats per image of the student's VAE on the test images and on copies with 3% of pixels flipped."""
     _, _, x_test, _ = digit_arrays(binarized=True)
-    rng = np.random.default_rng(5003)
+    rng = hidden_rng(5003)
     scores = {}
     for name, x in (("test", x_test), ("perturbed", _flip(x_test, 0.03, rng))):
         mu, logvar = (as_array(v, "vae_encode", shape=(len(x), None)) for v in _pair(nb.vae_encode(_t(x)), "vae_encode"))
@@ -169,7 +169,7 @@ def test_trained_vae(nb):
 
 def test_importance_weighted_bound(nb):
     """Part A.3: log-mean-exp over dim 0 for K = 1, 2, 50, including log-weights near -1000 and -3000."""
-    rng = np.random.default_rng(5004)
+    rng = hidden_rng(5004)
     cases = [rng.normal(-30, 5, (1, 4)), rng.normal(-30, 5, (2, 3)), rng.normal(-1000, 20, (50, 6)),
              rng.normal(-3000, 1, (7, 2)), rng.normal(0, 30, (50, 5))]
     for log_w in cases:
@@ -188,7 +188,7 @@ def test_importance_weighted_bound(nb):
 
 def test_cluster_responsibilities(nb):
     """Part B.2: p(c | z) on unseen mixtures, including codes far from every component."""
-    rng = np.random.default_rng(5005)
+    rng = hidden_rng(5005)
     cases = []
     for n, k, d in ((1, 1, 1), (5, 3, 2), (20, 10, 4)):
         cases.append((rng.normal(0, 2, (n, d)), *_mixture(rng, k, d)))
@@ -205,7 +205,7 @@ def test_cluster_responsibilities(nb):
 
 def test_gaussian_entropy(nb):
     """Part B.3: entropy in nats of diagonal Gaussians, summed over the last axis, unseen log-variances."""
-    rng = np.random.default_rng(5006)
+    rng = hidden_rng(5006)
     for shape in ((1, 1), (3, 2), (8, 10)):
         logvar = rng.normal(0, 3, shape)
         got = as_array(nb.gaussian_entropy(_t(logvar)), "gaussian_entropy", shape=(shape[0],))
@@ -215,7 +215,7 @@ def test_gaussian_entropy(nb):
 
 def test_gmvae_negative_elbo(nb):
     """Part B.5: the GM-VAE's -ELBO on unseen images, codes and mixtures."""
-    rng = np.random.default_rng(5007)
+    rng = hidden_rng(5007)
     for n, d, k in ((1, 1, 1), (4, 2, 3), (9, 5, 10)):
         x, logits, mu, logvar = _vae_inputs(rng, n, d)
         z = mu + np.exp(0.5 * logvar) * rng.standard_normal((n, d))
@@ -232,7 +232,7 @@ def test_gmvae_negative_elbo(nb):
 
 def test_cluster_accuracy(nb):
     """Part C.1: best one-to-one matching accuracy on unseen labelings with equal and unequal cluster counts."""
-    rng = np.random.default_rng(5008)
+    rng = hidden_rng(5008)
     cases = [(np.array([0, 0, 1, 1, 2, 2, 2]), np.array([5, 5, 0, 0, 3, 3, 3]))]
     for n, k_true, k_pred in ((30, 3, 3), (200, 10, 10), (50, 4, 2), (60, 3, 6)):
         y = rng.integers(0, k_true, n)
@@ -263,7 +263,7 @@ def gmvae_heldout_scores(nb) -> dict:
     logvar_c = np.clip(as_array(mixture[2], "the component log-variances", shape=mu_c.shape), -30, 30)
     if np.any(pi < 0) or not np.isclose(pi.sum(), 1.0, atol=1e-4):
         raise AssertionError("the mixture weights pi must be a distribution")
-    rng = np.random.default_rng(5009)
+    rng = hidden_rng(5009)
     scores = {}
     for name, x in (("test", x_test), ("perturbed", _jitter(x_test, rng))):
         z = as_array(nb.gmvae_encode(_t(x)), "gmvae_encode", shape=(len(x), mu_c.shape[1]))

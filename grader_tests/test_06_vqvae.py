@@ -30,7 +30,7 @@ import math
 import numpy as np
 from scipy.special import log_softmax
 
-from vicourse.checking import TorchTensor, Variant, as_array, as_float, assert_close
+from vicourse.checking import TorchTensor, Variant, as_array, as_float, assert_close, hidden_rng
 from vicourse.shipped.vi_torch import digit_arrays
 
 # float32 work on sums of a few hundred numbers: relative 1e-4 with a small absolute floor
@@ -67,7 +67,7 @@ def _quantize_cases(rng):
 
 def test_quantize(nb):
     """Part A.1: nearest code by Euclidean distance for unseen batches and codebooks of several shapes."""
-    rng = np.random.default_rng(6001)
+    rng = hidden_rng(6001)
     for z_e, codebook in _quantize_cases(rng):
         reply = nb.quantize(_t(z_e), _t(codebook))
         if not isinstance(reply, list) or len(reply) != 2:
@@ -90,7 +90,7 @@ def test_quantize(nb):
 
 def test_straight_through(nb):
     """Part A.2: forward value z_q and gradient to z_e equal to the upstream gradient, unseen tensors."""
-    rng = np.random.default_rng(6002)
+    rng = hidden_rng(6002)
     for shape in ((3, 2), (2, 4, 4, 8), (1, 5)):
         z_e, z_q, upstream = (_f32(rng.normal(0, 1, shape)) for _ in range(3))
         reply = nb.straight_through_gradients(_t(z_e), _t(z_q), _t(upstream))
@@ -114,7 +114,7 @@ def _vq_reference(z_e, z_q, beta):
 
 def test_vq_losses(nb):
     """Part A.3: values of both losses and the four gradients (each loss moves one side only), unseen tensors."""
-    rng = np.random.default_rng(6003)
+    rng = hidden_rng(6003)
     names = ("the codebook loss's gradient with respect to z_e (it must not move the encoder)",
              "the codebook loss's gradient with respect to z_q (it moves the codes)",
              "the commitment loss's gradient with respect to z_e (it moves the encoder, weighted by beta)",
@@ -149,7 +149,7 @@ def _ema_reference(counts, sums, z_e, indices, decay, epsilon):
 
 def test_ema_update(nb):
     """Part B.1: one EMA step on unseen states, including codes never used (zero counts and sums)."""
-    rng = np.random.default_rng(6004)
+    rng = hidden_rng(6004)
     cases = []
     for k, d, m, decay, epsilon in ((4, 2, 9, 0.99, 1e-5), (8, 3, 30, 0.9, 1e-5), (6, 4, 12, 0.5, 0.1)):
         counts, sums = rng.uniform(0.5, 5, k), rng.normal(0, 2, (k, d))
@@ -183,7 +183,7 @@ def test_ema_update(nb):
 
 def test_codebook_usage(nb):
     """Part B.2: perplexity and fraction of codes used, on unseen index tensors."""
-    rng = np.random.default_rng(6005)
+    rng = hidden_rng(6005)
     cases = [(rng.integers(0, 5, (7,)), 5), (rng.integers(0, 12, (3, 4, 4)), 40),
              (np.repeat(np.array([2, 2, 2, 9]), 5), 10), (rng.integers(0, 3, (50,)) * 2, 64)]
     for indices, k in cases:
@@ -216,7 +216,7 @@ def _codes(nb, x):
 def vqvae_heldout_scores(nb) -> dict:
     """Test MSE of the student's VQ-VAE on the test images and on perturbed copies; codebook usage on test."""
     _, _, x_test, _ = digit_arrays()
-    rng = np.random.default_rng(6006)
+    rng = hidden_rng(6006)
     scores = {}
     for name, x in (("test mse", x_test), ("perturbed mse", _perturb(x_test, rng))):
         reconstruction = as_array(nb.vqvae_reconstruct(_t(x)), "vqvae_reconstruct", shape=(len(x), 64))
@@ -269,7 +269,7 @@ def test_trained_vqvae(nb):
 
 def test_autoregressive_mask(nb):
     """Part D.1: masks for unseen degrees, strict and not."""
-    rng = np.random.default_rng(6007)
+    rng = hidden_rng(6007)
     for n_in, n_out, top in ((5, 4, 3), (16, 9, 15), (1, 3, 2), (12, 12, 4)):
         d_in, d_out = rng.integers(0, top + 1, n_in), rng.integers(0, top + 1, n_out)
         for strict in (True, False):
@@ -282,7 +282,7 @@ def test_autoregressive_mask(nb):
 
 def test_code_nll_bits(nb):
     """Part D.2: mean negative log2-likelihood of unseen codes under unseen logits."""
-    rng = np.random.default_rng(6008)
+    rng = hidden_rng(6008)
     for shape, k, scale in (((7,), 4, 1.0), ((3, 4, 4), 32, 3.0), ((2, 5), 10, 40.0)):
         logits, indices = _f32(rng.normal(0, scale, (*shape, k))), rng.integers(0, k, shape)
         want = -float(np.mean(np.take_along_axis(log_softmax(logits, -1), indices[..., None], -1))) / LOG2
@@ -330,7 +330,7 @@ PRIOR_BITS_LIMIT = 4.0
 
 def test_trained_prior(nb):
     """Part D.3: bits per code of the trained prior on the test images' codes, and no look-ahead."""
-    rng = np.random.default_rng(6009)
+    rng = hidden_rng(6009)
     if _leaks(nb, rng):
         raise AssertionError("the prior's prediction for a grid position changes when the code AT that position "
                              "(or after it) changes: it can see the code it predicts")

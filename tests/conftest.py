@@ -48,6 +48,10 @@ CELL_TIMEOUT = "--Execute.timeout=15"
 # variants of each kind that also go through stock autograde, to show that both routes agree
 # (the calibration grades every variant; each stock run costs a whole notebook execution)
 STOCK_SAMPLE = {"WRONG_ANSWERS": 1, "CORRECT_ALTERNATIVES": 1}
+# Hidden inputs are drawn from a fresh secret in every real batch; the tests fix theirs, so that a
+# Monte Carlo check's rare unlucky draw cannot make the suite flaky (tests/test_attacks.py checks
+# that real batches draw different inputs)
+TEST_SECRET = b"vicourse tests: a fixed secret for reproducible hidden inputs"
 
 
 def stock_sample(variants: list, kind: str, module=None) -> list[int]:
@@ -127,6 +131,7 @@ def graded(course):
             outcomes = batch.grade_all(
                 course, assignment, workers=os.cpu_count() or 2, timeout=600,
                 extra=[CHECK_TIMEOUT] if trains else [CELL_TIMEOUT, CHECK_TIMEOUT],  # training keeps the course's limit
+                secret=TEST_SECRET,
             )
             columns, scores, max_points, manual = report.question_scores(course, assignment)
             cache[assignment] = Graded(
@@ -151,7 +156,8 @@ def calibrated(request):
     def calibrate(assignment: str) -> dict[str, dict]:
         module, _ = grader_module(assignment)
         variants = variants_of(module)
-        lost = grade_variants(source_notebook(ROOT, assignment), ROOT / "grader_tests", [v.replace for v in variants])
+        lost = grade_variants(source_notebook(ROOT, assignment), ROOT / "grader_tests", [v.replace for v in variants],
+                              secret=TEST_SECRET.hex())
         return {v.name: one for v, one in zip(variants, lost)}
 
     def get(assignment: str) -> dict[str, dict]:

@@ -146,3 +146,19 @@ def test_the_doctor_catches_a_kernel_without_a_sandbox(tmp_path):
     assert run_doctor(ROOT, config=config) is False
     if isolation().sandboxed:
         assert run_doctor(ROOT) is True
+
+
+def test_hidden_inputs_come_from_the_grading_secret():
+    """Checks draw their unseen inputs from the secret of the submission being graded: the same
+    secret repeats them (a regrade), another secret gives other inputs (a later batch), and two
+    checks' labels give independent streams."""
+    from vicourse.checking import grading_secret, hidden_rng, set_grading_secret
+
+    first = set_grading_secret("00" * 16)
+    a = hidden_rng(101).random(4)
+    assert np.array_equal(hidden_rng(101).random(4), a)
+    assert not np.array_equal(hidden_rng(202).random(4), a)
+    set_grading_secret("11" * 16)
+    assert not np.array_equal(hidden_rng(101).random(4), a)
+    drawn = set_grading_secret(None)
+    assert drawn != first and len(drawn) == 32 and grading_secret() == drawn

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import hmac
 import json
 import logging
 import os
@@ -72,6 +73,7 @@ class Outcome:
     isolation: str = ""
     digest: str = ""  # of the submission and of what graded it: a re-run skips it while unchanged
     run: str = ""  # when the batch that graded it started (UTC)
+    hidden_seed: str = ""  # the secret its hidden inputs were drawn from (kept here, never in a kernel)
     timing: dict = field(default_factory=dict)  # seconds: process start, kernel start, cells, checks, gradebook
 
     @classmethod
@@ -202,13 +204,15 @@ def grade_all(
     scheduler: str | None = None,
     db_url: str | None = None,
     progress: bool = True,
+    secret: bytes | None = None,
 ) -> list[Outcome]:
     """Grade every submission that is new or changed (all with `force`); return one outcome
     for each submission asked for (those left as they were included), also saved as JSON.
 
     workers: local workers (default: the number of cores), unless `scheduler`
     (tcp://host:8786) names a running dask cluster. db_url: the gradebook (default: the
-    course config's). timeout: wall-clock seconds for one submission."""
+    course config's). timeout: wall-clock seconds for one submission. secret: what this batch's
+    hidden inputs are drawn from (default: fresh random bytes, so no batch repeats another's)."""
     config = check_config(root)
     extra = list(extra or [])
     db_url = db_url or gradebook_url(root)
@@ -217,6 +221,7 @@ def grade_all(
     release_nb = read_notebook(root / "release" / assignment / f"{assignment}.ipynb")
     names = only or students(root, assignment)
     run = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    batch_secret = secret or os.urandom(32)  # each submission's hidden inputs: a secret of this batch and its student
     previous = load_outcomes(root, assignment)
     graders = grading_digest(root, assignment, extra)
     digests = {name: hashlib.sha256((graders + folder_digest(root / "submitted" / name / assignment)).encode())
@@ -242,8 +247,9 @@ def grade_all(
                 forget_grading(root, assignment, name)
                 continue
             files = read_files(folder)
+            outcome.hidden_seed = hmac.new(batch_secret, name.encode(), "sha256").hexdigest()[:32]
             jobs[name] = {"course": str(root), "assignment": assignment, "student": name, "files": files,
-                          "timeout": timeout, "extra": extra}
+                          "timeout": timeout, "extra": extra, "hidden_seed": outcome.hidden_seed}
         # the ones still to grade are saved as their results come in: a batch cut short grades them next time
         save_outcomes(root, assignment, [o for name, o in outcomes.items() if name not in jobs])
         if jobs:

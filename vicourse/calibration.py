@@ -46,7 +46,7 @@ import nbformat
 from nbformat import NotebookNode
 from nbgrader.utils import is_grade, is_solution
 
-from .checking import local_student
+from .checking import local_student, set_grading_secret
 from .course import run_module_command
 from .grading_executor import is_test_cell, load_checks, run_check_scored
 from .sandbox import run_sandboxed
@@ -241,8 +241,10 @@ INSIDE = "/run/calibration"
 
 
 def grade_variants(notebook: Path, graders_dir: Path, replaces: list[dict[str, str]],
-                   timeout: float = 1800) -> list[dict[str, str]]:
-    """For each `replace`, {test cell grade id: why it scores zero}, graded in the sandbox."""
+                   timeout: float = 1800, secret: str | None = None) -> list[dict[str, str]]:
+    """For each `replace`, {test cell grade id: why it scores zero}, graded in the sandbox.
+
+    secret: what the hidden inputs are drawn from (checking.hidden_rng); None draws a fresh one."""
     import vicourse
 
     assignment = notebook.stem
@@ -254,7 +256,8 @@ def grade_variants(notebook: Path, graders_dir: Path, replaces: list[dict[str, s
             tempfile.TemporaryDirectory(prefix="vicourse-calibration-files-") as files:
         working_copy(notebook.parents[2], assignment, Path(files))
         private = Path(folder)
-        (private / "job.json").write_text(json.dumps({"notebook": f"{INSIDE}/{notebook.name}", "replaces": replaces}))
+        (private / "job.json").write_text(json.dumps({"notebook": f"{INSIDE}/{notebook.name}", "replaces": replaces,
+                                                         "secret": secret}))
         # the library bound above, not whichever copy the environment's (editable) install names
         result = run_sandboxed([*run_module_command("vicourse.calibration"), str(private / "job.json")], private,
                                readonly, timeout, files=files)
@@ -267,6 +270,7 @@ def grade_variants(notebook: Path, graders_dir: Path, replaces: list[dict[str, s
 def _run_job(job_path: str) -> None:
     """Inside the sandbox: run the notebook once, grade every variant, write results.json."""
     job = json.loads(Path(job_path).read_text())
+    set_grading_secret(job.get("secret"))
     notebook = Path(job["notebook"])
     nb = nbformat.read(str(notebook), as_version=4)
     grader = VariantGrader(nb, load_checks(notebook.parent / "graders", notebook.stem), workdir=".")

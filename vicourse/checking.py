@@ -10,9 +10,11 @@ runs in the grading process on that data only.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import logging
 import math
+import secrets
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -71,13 +73,19 @@ Transport = Callable[[dict], dict]
 class Student:
     """The student's notebook namespace, reachable only through a transport."""
 
-    def __init__(self, transport: Transport):
+    def __init__(self, transport: Transport, timeout: float | None = None):
         self._transport = transport
+        self._timeout = timeout
 
     def __getattr__(self, name: str) -> "StudentFunction":
         if name.startswith("_"):
             raise AttributeError(name)
-        return StudentFunction(self._transport, name)
+        return StudentFunction(self._transport, name, self._timeout)
+
+    def with_timeout(self, seconds: float) -> "Student":
+        """The same namespace, with calls allowed `seconds` each instead of the course's
+        per-call limit: for a check that asks the student's code to train a model."""
+        return Student(self._transport, seconds)
 
     def value(self, name: str):
         """The value of a variable in the student's notebook, as plain data."""
@@ -88,6 +96,7 @@ class Student:
 class StudentFunction:
     transport: Transport
     name: str
+    timeout: float | None = None
 
     def __call__(self, *args, **kwargs):
         request = {
@@ -96,6 +105,8 @@ class StudentFunction:
             "args": encode_argument(list(args)),
             "kwargs": encode_argument(kwargs),
         }
+        if self.timeout is not None:
+            request["timeout"] = float(self.timeout)
         return _unwrap(self.name, self.transport(request))
 
 
@@ -126,6 +137,33 @@ def local_student(namespace: dict) -> Student:
         return json.loads(json.dumps(reply))
 
     return Student(transport)
+
+
+# ---------------------------------------------------------------- hidden inputs
+
+# The secret that the hidden checks' random inputs are drawn from, one per graded submission.
+# It is set by the grading process (ExecuteWithChecks: drawn afresh, or given by the batch's
+# coordinator, which keeps it in outcomes.json so that a regrade can repeat the run) and never
+# enters the student's kernel, so no later submission can know its inputs in advance.
+_SECRET: dict[str, str | None] = {"hex": None}
+
+
+def set_grading_secret(secret: str | None = None) -> str:
+    """Use `secret` (hex) for the hidden inputs from now on; None draws a fresh one. Returns it."""
+    _SECRET["hex"] = secret or secrets.token_hex(16)
+    return _SECRET["hex"]
+
+
+def grading_secret() -> str:
+    """The secret in use, drawn on first use when none was set."""
+    return _SECRET["hex"] or set_grading_secret()
+
+
+def hidden_rng(label) -> np.random.Generator:
+    """A generator for one check's hidden inputs: a function of the grading secret and the
+    check's own label, so checks draw independent inputs, and the same secret repeats them."""
+    digest = hashlib.sha256(f"{grading_secret()}:{label}".encode()).digest()
+    return np.random.default_rng([int.from_bytes(digest[i:i + 8], "little") for i in range(0, 32, 8)])
 
 
 # ---------------------------------------------------------------- comparisons

@@ -69,6 +69,8 @@ def scratch_config(job: dict, scratch: Path):
     config.CourseDirectory.autograded_directory = "autograded"
     config.CourseDirectory.db_url = f"sqlite:///{scratch / 'gradebook.db'}"
     config.ExecuteWithChecks.results_dir = str(scratch / "results")
+    if job.get("hidden_seed"):  # the coordinator's secret for this submission's hidden inputs
+        config.ExecuteWithChecks.hidden_seed = job["hidden_seed"]
     if job.get("extra"):
         config.merge(KVArgParseConfigLoader(argv=list(job["extra"])).load_config())
     return config

@@ -35,7 +35,7 @@ from nbgrader.preprocessors import Execute
 from nbgrader.utils import is_grade, is_solution
 from traitlets import Float, Int, Unicode
 
-from .checking import PartialCredit, Student
+from .checking import PartialCredit, Student, set_grading_secret
 from .grader_files import grader_file
 from .kernel_calls import KernelTransport, ensure_async_call
 from .sandbox import SandboxedKernelManager
@@ -142,6 +142,9 @@ class ExecuteWithChecks(Execute):
         config=True)
     max_notebook_output_bytes = Int(20_000_000, help="Output kept per notebook; the rest is dropped with a note"
                                     ).tag(config=True)
+    hidden_seed = Unicode("", help="The secret (hex) the hidden checks draw their inputs from; empty: a fresh one "
+                                   "for each notebook. It is kept in the grading record, so a regrade given the "
+                                   "same secret repeats the run").tag(config=True)
 
     run_checks = True
 
@@ -193,6 +196,8 @@ class ExecuteWithChecks(Execute):
         self._restarts = 0
         notebook = (resources or {}).get("nbgrader", {}).get("notebook")
         self._checks = load_checks(self.graders_dir, notebook) if self.run_checks and notebook else {}
+        # drawn before any student code runs, and never sent to the kernel
+        self._record["hidden_seed"] = set_grading_secret(self.hidden_seed or None)
 
     def preprocess_cell(self, cell, resources, index):
         self._record["cells"] = len(self.nb.cells)

@@ -78,6 +78,7 @@ class KernelTransport:
 
     def _call(self, request: dict) -> dict:
         marker = "@@vicourse-" + secrets.token_hex(8) + "@@"
+        timeout = float(request.get("timeout") or self.timeout)  # a training call may ask for more
         code = (
             "def __vicourse_request():\n"
             "    import json, sys, types\n"
@@ -94,10 +95,10 @@ class KernelTransport:
             "del __vicourse_request\n"
         )
         try:
-            stdout = self.run(code, self.timeout, metadata={REQUEST_KEY: request, SIDE_KEY: _KERNEL_SIDE},
+            stdout = self.run(code, timeout, metadata={REQUEST_KEY: request, SIDE_KEY: _KERNEL_SIDE},
                               silent=True)
         except TimeoutError:
-            return {"ok": False, "error": "Timeout", "detail": f"no reply in {self.timeout}s"}
+            return {"ok": False, "error": "Timeout", "detail": f"no reply in {timeout}s"}
         except KernelUnresponsive as exc:
             if self.on_unresponsive is not None:
                 self.on_unresponsive()
