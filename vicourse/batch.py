@@ -213,6 +213,7 @@ def grade_all(
     (tcp://host:8786) names a running dask cluster. db_url: the gradebook (default: the
     course config's). timeout: wall-clock seconds for one submission. secret: what this batch's
     hidden inputs are drawn from (default: fresh random bytes, so no batch repeats another's)."""
+    refuse_in_grading_process()
     config = check_config(root)
     extra = list(extra or [])
     db_url = db_url or gradebook_url(root)
@@ -271,6 +272,14 @@ def grade_all(
     ordered = [outcomes[name] for name in names]
     save_outcomes(root, assignment, ordered)
     return ordered
+
+
+def refuse_in_grading_process() -> None:
+    """Exit at once in a process forked from the grading forkserver (vicourse/forkserver_setup.py):
+    a batch started there is the coordinator's own script, run again by multiprocessing without a
+    main guard. The grading process then ends before grading, and its outcome names the script."""
+    if getattr(sys.modules.get("vicourse.forkserver_setup"), "GRADING_PROCESS", False):
+        raise SystemExit(1)  # not an Exception: the forkserver's child exits quietly, with code 1
 
 
 def run_tasks(client, jobs: dict, workers: list[str] | None = None):
