@@ -99,12 +99,32 @@ def read_notebook(path: str | os.PathLike):
 # Read by the math libraries when they load: kernels graded side by side must not oversubscribe the cores.
 ONE_MATH_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 
+# The math libraries choose their kernels by the processor: OpenBLAS (numpy, scipy) and torch's own
+# loops, MKL and oneDNN take AVX-512 code paths where the CPU has them and AVX2 ones elsewhere, and the
+# two round differently. A trained model, a solution's printed digits and a model answer would then
+# depend on the machine. Pinned to the AVX2 paths, every x86-64 machine with AVX2 computes the same bits.
+SAME_ARITHMETIC = {"OPENBLAS_CORETYPE": "Haswell", "ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "AVX2",
+                   "ONEDNN_MAX_CPU_ISA": "AVX2"}
+
+
+def same_arithmetic() -> dict[str, str]:
+    """SAME_ARITHMETIC where this machine can take it (x86-64 with AVX2 and FMA), else nothing:
+    forcing AVX2 kernels on a processor without them would stop the process."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            flags = next((line.split() for line in cpuinfo if line.startswith("flags")), [])
+    except OSError:
+        return {}
+    return dict(SAME_ARITHMETIC) if {"avx2", "fma"} <= set(flags) else {}
+
 
 def kernel_environment() -> dict:
     """Environment for grading: one math thread per kernel so parallel kernels
-    do not oversubscribe the cores, and a non-interactive matplotlib."""
+    do not oversubscribe the cores, the same arithmetic on every machine, and a
+    non-interactive matplotlib."""
     env = with_tools_on_path(os.environ)
     env.update(ONE_MATH_THREAD, MPLBACKEND="Agg")
+    env.update(same_arithmetic())
     env.pop("PYTHONPATH", None)  # nothing of the grader's path leaks into the student's kernel
     return env
 

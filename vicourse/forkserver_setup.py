@@ -10,11 +10,12 @@ submission always fails before grading begins, and its outcome says why."""
 
 import os
 
-from .course import ONE_MATH_THREAD
+from .course import ONE_MATH_THREAD, same_arithmetic
 
 # PYTORCH_NVML_BASED_CUDA_CHECK: a grader module that imports torch (05, 06) is imported here, and
 # torch's CUDA probe would otherwise initialise the driver in the process that every grading
 # process forks from. Kernels are started afresh, so they still see the GPU.
 os.environ.update(ONE_MATH_THREAD, MPLBACKEND="Agg", PYTORCH_NVML_BASED_CUDA_CHECK="1")
+os.environ.update(same_arithmetic())  # the checks' own arithmetic (a grader's forward pass) too
 
 GRADING_PROCESS = True  # read by batch.refuse_in_grading_process

@@ -53,7 +53,7 @@ from jupyter_core.utils import ensure_async
 from traitlets import Bool, Int, Type
 from traitlets.config import Configurable
 
-from .course import ONE_MATH_THREAD
+from .course import ONE_MATH_THREAD, same_arithmetic
 
 # Where the kernel finds things, inside the sandbox.
 HOME = "/home/student"
@@ -263,6 +263,8 @@ class SandboxCommand:
             # one math thread unless the grader says otherwise: kernels graded side by side must not
             # oversubscribe the cores, where OpenMP's spinning threads slow a torch kernel many times over
             **ONE_MATH_THREAD,
+            # the same kernels of the math libraries on every machine: models train to the same bits
+            **same_arithmetic(),
         }
         env.update({name: outer[name] for name in PASSED_ON if name in outer})
         return env
