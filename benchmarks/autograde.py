@@ -100,11 +100,10 @@ def main() -> None:
             folder = root / "submitted" / name / A
             folder.mkdir(parents=True)
             (folder / f"{A}.ipynb").write_text(text)
-        release_nb = read_notebook(root / "release" / A / f"{A}.ipynb")
         readable = []
         for name in texts:
             outcome = batch.Outcome(name)
-            batch.stage(root, A, outcome, release_nb)
+            batch.stage(root, A, outcome)
             if outcome.status != "unreadable":
                 readable.append(name)
 

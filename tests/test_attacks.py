@@ -29,7 +29,8 @@ from vicourse import batch, examples, release, report
 from vicourse.calibration import defined_names
 from vicourse.course import copy_course, nbgrader, read_notebook, source_notebook
 from vicourse.grading_executor import NEUTRALISED
-from vicourse.sandbox import UID_BASE, UID_SLOTS, isolation
+from vicourse.sandbox import isolation
+from vicourse.sandbox_host import course_key, uid_range
 
 NAME = "01_entropy_kl"
 ISOLATION = isolation()
@@ -76,8 +77,10 @@ def fingerprints(root: Path, *parts: str) -> dict[str, str]:
     return found
 
 
-def marked_processes(marker: str) -> list[str]:
-    """Processes whose command line carries the marker, or that run as a sandbox uid."""
+def marked_processes(marker: str, course: Path) -> list[str]:
+    """Processes whose command line carries the marker, or that run as a sandbox uid of this course
+    (another course's kernels, graded at the same time on a shared machine, are not ours to count)."""
+    uids = uid_range(course_key(course))
     left = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
@@ -85,7 +88,7 @@ def marked_processes(marker: str) -> list[str]:
             uid = int(Path(f"/proc/{pid}/status").read_text().split("\nUid:")[1].split()[0])
         except (OSError, IndexError, ValueError):
             continue
-        if marker in cmdline or UID_BASE <= uid < UID_BASE + UID_SLOTS:
+        if marker in cmdline or uid in uids:
             left.append(f"{pid} (uid {uid}): {cmdline[:120]}")
     return left
 
@@ -151,7 +154,7 @@ def battle(tmp_path_factory):
     try:
         outcomes = batch.grade_all(root, NAME, workers=2, timeout=600,
                                    extra=["--Execute.timeout=15", "--ExecuteWithChecks.check_timeout=10"])
-        left_behind = marked_processes(marker)
+        left_behind = marked_processes(marker, root)
     finally:
         listener.close()
     after = fingerprints(root, *protected) | fingerprints(ROOT, "vicourse")

@@ -376,8 +376,9 @@ def test_the_batch_writes_what_stock_serial_autograde_writes(toy, tmp_path):
     root, _, _ = toy
     stock = copy_course(TOY, tmp_path / "stock", config=ROOT / "nbgrader_config.py")
     release.generate_releases(stock)
-    for student in STOCK:
-        shutil.copytree(root / batch.STAGED / "00_toy" / student, stock / "submitted" / student)
+    for student in STOCK:  # staged here as each grading process stages its own
+        staged = batch.stage(root, "00_toy", batch.Outcome(student))
+        shutil.copytree(staged.parent, stock / "submitted" / student)
     result = nbgrader(stock, "autograde", "00_toy", "--force", "--Execute.timeout=3",
                       "--Execute.iopub_timeout=3", "--ExecuteWithChecks.check_timeout=3")
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]

@@ -44,17 +44,15 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 
-import nbformat
-
 from nbgrader.utils import determine_grade
 
-from .batch_worker import grade_submission, read_files, start_forkserver
+from .batch_worker import grade_submission, start_forkserver
 from .course import check_config, gradebook_url, open_gradebook, read_notebook
 from .gradebook_rows import write_rows, write_template
 from .grading_executor import CHECK_FAILED, is_test_cell
 from .release import generate_releases
-from .repair import edited_locked_cells, load_submission, repair
 from .sandbox import isolation
+from .staging import stage_folder
 
 STAGED = "build/staged"
 RESULTS = "build/results"  # grading records (nbgrader_config.py points ExecuteWithChecks here)
@@ -82,45 +80,43 @@ class Outcome:
         return cls(**{k: v for k, v in saved.items() if k in names})
 
 
-def stage(root: Path, assignment: str, outcome: Outcome, release_nb) -> Path:
-    """Copy one submission to build/staged/<A>/<student>/<A>/, repaired; note what was done
-    in its outcome (status "unreadable" when there is nothing to grade). The staged copies
-    are laid out as nbgrader's submitted/, so stock autograde can grade them as well."""
-    student = outcome.student
-    source_dir = root / "submitted" / student / assignment
-    target_dir = root / STAGED / assignment / student / assignment
-    shutil.rmtree(target_dir, ignore_errors=True)
-    # links are copied as links, then dropped: following one would copy whatever it points
-    # at, with the grader's rights, into the submission
-    shutil.copytree(source_dir, target_dir, symlinks=True)
-    links = sorted(p for p in target_dir.rglob("*") if p.is_symlink())
-    for link in links:
-        link.unlink()
-    if links:
-        outcome.notes.append("symbolic links in the submission were dropped: "
-                             + ", ".join(str(p.relative_to(target_dir)) for p in links))
-    wanted = target_dir / f"{assignment}.ipynb"
-    if not wanted.exists():
-        others = sorted(target_dir.glob("*.ipynb"))
-        if not others:
-            outcome.status = "unreadable"
-            outcome.notes.append(f"no notebook in the submission (expected {assignment}.ipynb)")
-            return target_dir
-        others[0].rename(wanted)
-        outcome.notes.append(f"graded {others[0].name} as {assignment}.ipynb")
-    loaded = load_submission(wanted)
-    if loaded.fatal:
+def stage(root: Path, assignment: str, outcome: Outcome) -> Path:
+    """Stage one submission in build/staged/<A>/<student>/<A>/ here, as each grading process does
+    for its own (vicourse/staging.py), noting what was done in its outcome (status "unreadable"
+    when there is nothing to grade). The staged copies are laid out as nbgrader's submitted/, so
+    stock autograde can grade them too (tests and benchmarks compare the two)."""
+    target = root / STAGED / assignment / outcome.student / assignment
+    staged = stage_folder(root / "submitted" / outcome.student / assignment, target, assignment, root / "release")
+    outcome.notes.extend(staged.notes)
+    if staged.unreadable:
         outcome.status = "unreadable"
-        outcome.notes.append(loaded.fatal)
-        wanted.unlink()
-        return target_dir
-    fixed = repair(loaded.notebook, release_nb)
-    outcome.notes.extend(fixed.notes)
-    edited = edited_locked_cells(loaded.notebook, release_nb)
-    if edited:
-        outcome.notes.append("locked cells edited (restored from the release for grading): " + ", ".join(edited))
-    nbformat.write(fixed.notebook, str(wanted))
-    return target_dir
+        outcome.notes.append(staged.unreadable)
+    return target
+
+
+# What the coordinator reads of a submitted folder, before any parsing: a notebook and the few
+# files beside it. Past this, the submission is too large to grade.
+MAX_SUBMISSION_BYTES = 100_000_000
+
+
+def submitted_files(folder: Path, outcome: Outcome) -> dict[str, bytes] | None:
+    """The regular files of a submitted folder, as bytes; links and other special files are left
+    out with a note. None, with the outcome marked unreadable, when there is too much to read."""
+    files, skipped, total = {}, [], 0
+    for path in sorted(folder.rglob("*")):
+        relative = str(path.relative_to(folder))
+        if path.is_symlink() or not (path.is_file() or path.is_dir()):
+            skipped.append(relative)
+        elif path.is_file():
+            total += path.lstat().st_size
+            if total > MAX_SUBMISSION_BYTES:
+                outcome.status = "unreadable"
+                outcome.notes.append(f"unreadable: too large (more than {MAX_SUBMISSION_BYTES} bytes of files)")
+                return None
+            files[relative] = path.read_bytes()
+    if skipped:
+        outcome.notes.append("symbolic links in the submission were dropped: " + ", ".join(skipped))
+    return files
 
 
 def autograded_score(graded_path: Path) -> float:
@@ -164,14 +160,19 @@ def ensure_release(root: Path, assignment: str, db_url: str | None = None) -> No
 
 
 def folder_digest(folder: Path) -> str:
-    """Content hash of a submission folder: every file's path and bytes, links by their target."""
+    """Content hash of a submission folder: every file's path and bytes, links by their target.
+    A folder too large to grade is known by its files' names, sizes and times instead."""
     digest = hashlib.sha256()
-    for path in sorted(folder.rglob("*")) if folder.is_dir() else []:
+    paths = sorted(folder.rglob("*")) if folder.is_dir() else []
+    huge = sum(p.lstat().st_size for p in paths if p.is_file() and not p.is_symlink()) > MAX_SUBMISSION_BYTES
+    for path in paths:
         relative = str(path.relative_to(folder)).encode()
         if path.is_symlink():
             digest.update(b"link\0" + relative + b"\0" + os.readlink(path).encode() + b"\0")
         elif path.is_file():
-            digest.update(b"file\0" + relative + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+            found = path.lstat()
+            content = f"{found.st_size}:{found.st_mtime_ns}".encode() if huge else path.read_bytes()
+            digest.update(b"file\0" + relative + b"\0" + hashlib.sha256(content).digest())
     return digest.hexdigest()
 
 
@@ -219,7 +220,6 @@ def grade_all(
     db_url = db_url or gradebook_url(root)
     course_id = config.CourseDirectory.get("course_id", "default_course")
     ensure_release(root, assignment, db_url)
-    release_nb = read_notebook(root / "release" / assignment / f"{assignment}.ipynb")
     names = only or students(root, assignment)
     run = datetime.now(timezone.utc).isoformat(timespec="seconds")
     batch_secret = secret or os.urandom(32)  # each submission's hidden inputs: a secret of this batch and its student
@@ -238,16 +238,15 @@ def grade_all(
             # its imports (nbgrader, numpy, what the checks import) run while the submissions are staged
             start_forkserver(root, assignment)
         jobs = {}
-        shutil.rmtree(root / STAGED / assignment, ignore_errors=True)
         for name in todo:
             outcome = outcomes[name] = Outcome(name, digest=digests[name], run=run)
-            folder = stage(root, assignment, outcome, release_nb)
-            if outcome.status == "unreadable":
+            # read as bytes only: each grading process stages (parses, repairs) its own submission
+            files = submitted_files(root / "submitted" / name / assignment, outcome)
+            if files is None:
                 # a student whose submission could not be graded still has a row in `nbgrader export`
                 gradebook.update_or_create_student(name)
                 forget_grading(root, assignment, name)
                 continue
-            files = read_files(folder)
             outcome.hidden_seed = hmac.new(batch_secret, name.encode(), "sha256").hexdigest()[:32]
             jobs[name] = {"course": str(root), "assignment": assignment, "student": name, "files": files,
                           "timeout": timeout, "extra": extra, "hidden_seed": outcome.hidden_seed}

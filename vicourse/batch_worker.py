@@ -42,6 +42,7 @@ from .grader_files import grader_imports
 # forkserver one math thread before numpy loads.
 PRELOAD = ["vicourse.forkserver_setup", "vicourse.grading_child", "numpy"]
 CHECK_IMPORTS = "VICOURSE_FORKSERVER_IMPORTS"
+RECEIVED = "received"  # where a scratch course holds the submitted files before staging
 
 _forkserver = None
 _forkserver_lock = threading.Lock()
@@ -121,14 +122,18 @@ def attempt(job: dict, scratch: Path, context) -> dict:
               "total": round(seconds, 3), **record.get("timing", {})}
     result = {"student": student, "status": "graded", "notes": [], "record": record, "rows": None, "files": {},
               "isolation": record.get("isolation", ""), "seconds": round(seconds, 3), "timing": timing}
+    staging = list(child.get("staging", []))
+    if child.get("unreadable"):  # nothing to grade: said once, never tried again in a fresh process
+        result.update(status="unreadable", notes=staging + [child["unreadable"]])
+        return result
     incomplete = why_incomplete(record, graded)
     if incomplete is None and not child.get("rows"):
         incomplete = "nbgrader did not record the grades"
     if incomplete is None:
-        result.update(notes=record_notes(record), rows=child["rows"], files=read_files(graded.parent))
+        result.update(notes=staging + record_notes(record), rows=child["rows"], files=read_files(graded.parent))
     elif overran:
         result["status"] = "timed out"
-        result["notes"].append(f"grading took longer than {job['timeout']:.0f} s and was stopped ({incomplete})")
+        result["notes"] = staging + [f"grading took longer than {job['timeout']:.0f} s and was stopped ({incomplete})"]
     else:
         result["status"] = "failed"
         log = (scratch / "log.txt").read_text(errors="replace") if (scratch / "log.txt").exists() else ""
@@ -136,7 +141,7 @@ def attempt(job: dict, scratch: Path, context) -> dict:
             ended = stopped_before_grading(process.exitcode)
         else:
             ended = process_end(process.exitcode, "\n".join((child.get("error") or "", log)), student)
-        result["notes"].append(f"{incomplete}; {ended}")
+        result["notes"] = staging + [f"{incomplete}; {ended}"]
     return result
 
 
@@ -148,7 +153,9 @@ def run_child(job: dict, scratch: str, launched: float) -> None:
 
 
 def make_scratch_course(job: dict, scratch: Path) -> None:
-    folder = scratch / "submitted" / job["student"] / job["assignment"]
+    """The submitted files as they came (the grading process stages them into submitted/), and a
+    private copy of the template gradebook."""
+    folder = scratch / RECEIVED
     for relative, data in job["files"].items():
         path = folder / relative
         path.parent.mkdir(parents=True, exist_ok=True)

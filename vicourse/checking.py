@@ -110,19 +110,31 @@ class StudentFunction:
         return _unwrap(self.name, self.transport(request))
 
 
+# Exception types a check may name when the student's code raises: Python's own, so the name is
+# the grader's words. Any other name (a class the student defined, whose name could carry the
+# hidden inputs out to the feedback) is reported as "an exception".
+NAMED_ERRORS = frozenset({
+    "ArithmeticError", "AssertionError", "AttributeError", "FloatingPointError", "ImportError", "IndexError",
+    "KeyError", "LookupError", "MemoryError", "ModuleNotFoundError", "NotImplementedError", "OverflowError",
+    "RecursionError", "RuntimeError", "TypeError", "UnboundLocalError", "ValueError", "ZeroDivisionError",
+    "LinAlgError",
+})
+
+
 def _unwrap(name: str, reply: dict):
     if reply.get("ok"):
         return reply.get("value")
     error = reply.get("error", "an error")
-    log.info("student code %s raised %s: %s", name, error, reply.get("detail", ""))
-    if error == "NameError" and reply.get("detail", "").endswith("is not defined"):
+    log.info("student code %s raised %s: %s", name, str(error)[:200], str(reply.get("detail", ""))[:2000])
+    if error == "NameError" and str(reply.get("detail", "")).endswith("is not defined"):
         raise StudentCodeError(f"`{name}` is not defined: run the cell that defines it")
     if error == "Timeout":
         raise StudentCodeError(f"`{name}` did not return within the time limit")
     if error in ("NoReply", "BadReply"):
         raise StudentCodeError(f"calling `{name}` gave no single valid reply: something in the notebook "
                                "replaced or added to the grader's output")
-    raise StudentCodeError(f"`{name}` raised {error} on the grader's inputs")
+    what = error if error in NAMED_ERRORS else "an exception"
+    raise StudentCodeError(f"`{name}` raised {what} on the grader's inputs")
 
 
 def local_student(namespace: dict) -> Student:
@@ -169,9 +181,21 @@ def hidden_rng(label) -> np.random.Generator:
 # ---------------------------------------------------------------- comparisons
 
 
-def _short(value, limit: int = 120) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+def _kind(value) -> str:
+    """What came back, in the grader's words: its type, never its content (which the student chose)."""
+    if value is None:
+        return "None"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list" if value else "an empty list"
+    if isinstance(value, dict):
+        return "a dict"
+    return "an object of another type"
 
 
 def as_float(value, what: str) -> float:
@@ -179,7 +203,7 @@ def as_float(value, what: str) -> float:
     if isinstance(value, list) and len(value) == 1:
         value = value[0]
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise AssertionError(f"{what}: expected a single number, got {_short(value)}")
+        raise AssertionError(f"{what}: expected a single number, got {_kind(value)}")
     value = float(value)
     if math.isnan(value):
         raise AssertionError(f"{what}: got NaN")
@@ -191,12 +215,12 @@ def as_array(value, what: str, shape: tuple | None = None) -> np.ndarray:
     try:
         array = np.asarray(value, dtype=float)
     except (TypeError, ValueError):
-        raise AssertionError(f"{what}: expected an array of numbers, got {_short(value)}") from None
+        raise AssertionError(f"{what}: expected an array of numbers, got {_kind(value)}") from None
     if shape is not None:
         ok = array.ndim == len(shape) and all(s is None or s == a for s, a in zip(shape, array.shape))
         if not ok:
             want = "(" + ", ".join("any" if s is None else str(s) for s in shape) + ")"
-            raise AssertionError(f"{what}: expected shape {want}, got {array.shape}")
+            raise AssertionError(f"{what}: expected shape {want}, got an array of another shape")
     if np.isnan(array).any():
         raise AssertionError(f"{what}: the result contains NaN")
     return array
@@ -206,16 +230,16 @@ def assert_close(actual, expected, what: str, rtol: float = 1e-5, atol: float = 
     """Compare a student's numbers with the reference.
 
     The default rtol lets float32 work pass.  Infinities must match exactly.
-    The message shows what the student returned, never the reference value.
+    The message shows neither what the student returned nor the reference value.
     """
     expected = np.asarray(expected, dtype=float)
     got = as_array(actual, what, shape=expected.shape)
     same_inf = np.isinf(expected) == np.isinf(got)
     if not same_inf.all() or (np.isinf(expected) & (np.sign(expected) != np.sign(got))).any():
-        raise AssertionError(f"{what}: got {_short(actual)}; infinities are not where they should be")
+        raise AssertionError(f"{what}: infinities are not where they should be")
     finite = ~np.isinf(expected)
     if not np.allclose(got[finite], expected[finite], rtol=rtol, atol=atol):
-        raise AssertionError(f"{what}: got {_short(actual)}, which does not match the reference")
+        raise AssertionError(f"{what}: does not match the reference")
 
 
 def assert_within_se(estimate, truth: float, standard_error: float, what: str, z: float = 4.0) -> None:
@@ -227,7 +251,7 @@ def assert_within_se(estimate, truth: float, standard_error: float, what: str, z
     value = as_float(estimate, what)
     if not abs(value - truth) <= z * standard_error:
         raise AssertionError(
-            f"{what}: got {value:.6g}, more than {z:g} Monte Carlo standard errors from the expected value"
+            f"{what}: more than {z:g} Monte Carlo standard errors from the expected value"
         )
 
 

