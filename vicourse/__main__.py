@@ -81,10 +81,15 @@ def collect(root, assignment: str) -> None:
     print(summary(root, assignment))
 
 
-def feedback(root, assignment: str) -> None:
-    result = nbgrader(root, "generate_feedback", assignment, "--force")
+def feedback(root, assignment: str, student: str | None = None) -> None:
+    """Stock `nbgrader generate_feedback`, then each page made safe to open (vicourse/html_safety.py)."""
+    from .html_safety import secure_file
+
+    result = nbgrader(root, "generate_feedback", assignment, "--force", *(["--student", student] if student else []))
     if result.returncode != 0:
         print(f"generate_feedback failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}", file=sys.stderr)
+    for page in sorted((root / "feedback").glob(f"{student or '*'}/{assignment}/*.html")):
+        secure_file(page)
 
 
 def export(root) -> None:

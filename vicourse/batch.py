@@ -23,9 +23,11 @@ Completion is judged from results, not from a file existing: a submission is
 the sandbox, where the kernel cannot reach) says the notebook ran to its end and
 every check ran, and nbgrader wrote the autograded notebook. A grading process
 that died is replaced by a fresh one for a second try; a second failure is
-recorded with the reason. A worker that dies loses nothing: dask runs its
-submission elsewhere; one that keeps killing workers (dask's KilledWorker) is
-recorded as failed. A submission that cannot be read gets an outcome saying why.
+recorded with the reason. A submission that ran out of time (as a whole, or in a
+cell) while others were graded beside it is graded again alone at the end of the
+batch, and that outcome is kept; one that still timed out is tried again by the next
+run. A worker that dies loses nothing: dask runs its submission elsewhere; one
+that keeps killing workers (dask's KilledWorker) is recorded as failed. A submission that cannot be read gets an outcome saying why.
 Each submission ends with exactly one outcome, and the batch always goes on.
 """
 
@@ -257,6 +259,7 @@ def grade_all(
             for job in jobs.values():
                 job["template"] = str(template)
             late_plugin = late_submission_plugin(config)
+            before = {name: list(outcomes[name].notes) for name in jobs}  # the coordinator's own notes
             with dask_client(scheduler, min(workers or os.cpu_count() or 1, len(jobs))) as (client, chosen), \
                     Progress(len(jobs), assignment, kept, progress) as bar:
                 for name, result in run_tasks(client, jobs, chosen):
@@ -264,6 +267,20 @@ def grade_all(
                     finish(root, assignment, outcome, result, gradebook, late_plugin)
                     save_outcomes(root, assignment, [outcome])  # a batch cut short resumes from here
                     bar.done(outcome)
+                # Something ran out of time while classmates were graded beside it: grade it again
+                # alone, where nothing but its own code can slow it, and keep that outcome.
+                again = [name for name in jobs if len(jobs) > 1 and ran_out_of_time(outcomes[name])]
+                if again:
+                    bar.write(f"grading {len(again)} submissions again, one at a time, that ran out of time "
+                              "beside others")
+                for name in again:
+                    first = outcomes[name]
+                    notes = before[name] + [f"graded again alone, after: {why_slow(first)}"]
+                    outcome = outcomes[name] = Outcome(name, notes=notes, digest=digests[name], run=run,
+                                                       hidden_seed=first.hidden_seed)
+                    for _, result in run_tasks(client, {name: jobs[name]}, chosen[:1] if chosen else None):
+                        finish(root, assignment, outcome, result, gradebook, late_plugin)
+                    save_outcomes(root, assignment, [outcome])
     fallback = isolation(config).summary
     for outcome in outcomes.values():
         # a submission with no grading record: what its kernel would have had, by the course config
@@ -271,6 +288,15 @@ def grade_all(
     ordered = [outcomes[name] for name in names]
     save_outcomes(root, assignment, ordered)
     return ordered
+
+
+def ran_out_of_time(outcome: Outcome) -> bool:
+    """Timed out as a whole, or in a cell: possibly because of what ran beside it."""
+    return outcome.status == "timed out" or any(note.endswith("timed out") for note in outcome.notes)
+
+
+def why_slow(outcome: Outcome) -> str:
+    return "; ".join(n for n in outcome.notes if "timed out" in n or "longer than" in n)[:300] or outcome.status
 
 
 def refuse_in_grading_process() -> None:
@@ -332,8 +358,8 @@ def finish(root: Path, assignment: str, outcome: Outcome, result: dict, gradeboo
     outcome.isolation = result["isolation"]
     outcome.seconds = result["seconds"]
     outcome.timing = dict(result["timing"])
-    if result.get("again"):
-        outcome.digest = ""  # not graded at all (the cluster failed it): the next run tries again
+    if result.get("again") or outcome.status == "timed out":
+        outcome.digest = ""  # not graded in full (the cluster failed it, or it ran out of time): the next run tries again
     if result["record"]:
         path = root / RESULTS / outcome.student / f"{assignment}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -430,6 +456,9 @@ def dask_client(scheduler: str | None, workers: int):
 
 class Progress:
     """A tqdm bar: submissions done, counts by status, and the slowest submission so far."""
+
+    def write(self, text: str) -> None:
+        self.bar.write(text)
 
     def __init__(self, total: int, assignment: str, skipped: int, enabled: bool):
         from tqdm import tqdm

@@ -19,6 +19,7 @@ from statistics import mean, median
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from .html_safety import REPORT_POLICY, with_policy
 from .report import ClassResults, Row, class_results
 
 # notes that mean part of a graded submission did not run: its score may be too low
@@ -138,5 +139,5 @@ def write_class_report(root: Path, assignment: str, results: ClassResults | None
             f"<style>{style}</style></head><body>" + "\n".join(parts) + "</body></html>")
     path = root / "reports" / assignment / "class_report.html"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(html, encoding="utf-8")
+    path.write_text(with_policy(html, REPORT_POLICY), encoding="utf-8")
     return path

@@ -3,7 +3,8 @@
 It prints the isolation that grading will report, then starts one kernel the
 way grading does and has it try what a hostile submission would: read the
 course's configuration and a file this process wrote, reach a port this process opened, see other
-processes, write outside its home, and allocate past the memory limit.
+processes, write outside its home, allocate past the memory limit, and keep a key in the kernel
+keyring.
 """
 
 from __future__ import annotations
@@ -34,6 +35,12 @@ def _write(path):
     os.remove(path)
 def _allocate():
     bytearray(int({memory_mb} * 1.25) << 20)
+def _add_key():
+    import ctypes
+    number = {{"x86_64": 248, "aarch64": 217}}.get(os.uname().machine)
+    libc = ctypes.CDLL(None, use_errno=True)
+    if number is None or libc.syscall(number, b"user", b"doctor-probe", b"x", 1, ctypes.c_int(-4)) < 0:
+        raise OSError("refused")
 facts = {{
     "reads the course configuration": _try(lambda: open({config!r}).read()),
     "reads a file the grader wrote": _try(lambda: open({secret!r}).read()),
@@ -41,6 +48,7 @@ facts = {{
     "sees processes outside its sandbox": len([p for p in os.listdir("/proc") if p.isdigit()]) > 8,
     "writes next to the Python environment": _try(lambda: _write(os.path.join(sys.prefix, "doctor-probe"))),
     "allocates past the memory limit": _try(_allocate),
+    "adds a key to the kernel keyring (which outlives the sandbox)": _try(_add_key),
 }}
 '''
 

@@ -37,6 +37,7 @@ from traitlets import Float, Int, Unicode
 
 from .checking import PartialCredit, Student, set_grading_secret
 from .grader_files import grader_file
+from .html_safety import safe_markdown
 from .kernel_calls import KernelTransport, ensure_async_call
 from .sandbox import SandboxedKernelManager
 
@@ -88,15 +89,29 @@ MARKDOWN_TAGS = {"a", "b", "i", "em", "strong", "code", "pre", "sub", "sup", "br
 
 
 def harmless_markdown(source: str) -> str:
-    """Markdown whose raw HTML cannot run anything in a viewer's browser (formgrader,
-    feedback): scripts, event handlers and javascript: links are escaped into text.
-    Markdown without HTML tags, the usual case, is returned unchanged."""
+    """Markdown that cannot run anything in a viewer's browser (formgrader, feedback): links to
+    javascript:, vbscript: and data: URLs become "#", and raw HTML keeps only plain tags and
+    http(s) links (scripts and event handlers are escaped into text)."""
+    source = safe_markdown(source)
     if not HTML_TAG.search(source):
         return source
     import bleach
 
     return bleach.clean(source, tags=MARKDOWN_TAGS, attributes={"a": ["href", "title"], "img": ["src", "alt"]},
-                        protocols=["http", "https", "mailto", "data"], strip=False)
+                        protocols=["http", "https", "mailto"], strip=False)
+
+
+def numeric_sizes(metadata) -> dict:
+    """An output's metadata reduced to what renders safely: each image's numeric width and height.
+    (nbconvert writes them into the <img> tag unquoted: "1 onerror=..." would be an event handler.)"""
+    kept = {}
+    for mime, fields in (metadata or {}).items() if isinstance(metadata, dict) else ():
+        if isinstance(fields, dict):
+            sizes = {k: v for k, v in fields.items() if k in ("width", "height")
+                     and isinstance(v, (int, float)) and not isinstance(v, bool)}
+            if sizes:
+                kept[mime] = sizes
+    return kept
 
 
 def is_test_cell(cell) -> bool:
@@ -268,10 +283,12 @@ class ExecuteWithChecks(Execute):
 
         Errors are always kept (shortened), since an error is what makes a test cell score zero."""
         if msg.get("msg_type") in ("display_data", "execute_result", "update_display_data"):
-            data = msg.get("content", {}).get("data", {})
+            content = msg.get("content", {})
+            data = content.get("data", {})
             for mime in [m for m in data if m not in SAFE_MIME_TYPES]:
                 data.pop(mime)
                 data.setdefault("text/plain", f"[{mime} output removed by the grader]")
+            content["metadata"] = numeric_sizes(content.get("metadata"))
         if msg.get("msg_type") in ("stream", "display_data", "execute_result", "update_display_data", "error"):
             content = msg.get("content", {})
             size = len(content["text"]) if "text" in content else len(json.dumps(content, default=str))

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from copydetect import CodeFingerprint, compare_files
 
+from .html_safety import REPORT_POLICY, with_policy
 from .course import read_notebook
 from .report import spreadsheet_safe
 
@@ -112,5 +113,5 @@ def write_similarity(root: Path, assignment: str) -> Path:
             f"verdict. Every pair is in similarity.csv.</p>{''.join(sections) or '<p>No shared answer code.</p>'}"
             "</body></html>")
     path = folder / "similarity.html"
-    path.write_text(html, encoding="utf-8")
+    path.write_text(with_policy(html, REPORT_POLICY), encoding="utf-8")
     return path

@@ -19,6 +19,7 @@ from nbconvert.preprocessors import ExecutePreprocessor
 from traitlets.config import Config
 
 from .course import assignments, kernel_environment, read_notebook, source_notebook
+from .html_safety import NOTEBOOK_PAGE_POLICY, with_policy
 from .shipped import working_copy
 
 HIDDEN_BLOCK = re.compile(r"\n?[ \t]*### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS[ \t]*", re.S)
@@ -120,7 +121,7 @@ def build_solution(root: Path, name: str, timeout: int = 600) -> float:
             cell.outputs = merged_streams(cell.outputs)
     nbformat.write(nb, str(out_dir / f"{name}.ipynb"))
     html, _ = HTMLExporter().from_notebook_node(nb)
-    (out_dir / f"{name}.html").write_text(html, encoding="utf-8")
+    (out_dir / f"{name}.html").write_text(with_policy(html, NOTEBOOK_PAGE_POLICY), encoding="utf-8")
     return seconds
 
 

@@ -34,7 +34,7 @@ class Staged:
     unreadable: str | None = None  # why there is nothing to grade
 
 
-class TooSlow(Exception):
+class TooSlow(BaseException):  # not an Exception: no broad handler on the way may swallow it
     pass
 
 

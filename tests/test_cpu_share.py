@@ -1,0 +1,64 @@
+"""A kernel of many busy processes cannot starve the classmate graded beside it.
+
+Two submissions of 06 (the heaviest notebook, training included) are graded side by side on
+two workers: a correct one, and a blank one whose first cell starts 200 busy processes, each in
+a session of its own, and keeps them busy for 90 s. Each kernel's processes share one control
+group capped at one core (vicourse/cgroups.py), so the hog has one core and the classmate the
+other: the correct submission keeps full marks and its status, with no cell timed out. Without
+the cap (c.Sandbox.cgroups = False) the hog's 200 processes and the classmate's one share both
+cores, and the classmate's training runs out of time.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from nbformat.v4 import new_code_cell
+
+from conftest import ROOT
+from vicourse import batch, examples, release, report
+from vicourse.course import copy_course, read_notebook, source_notebook
+from vicourse.sandbox import isolation
+
+NAME = "06_vqvae"
+ISOLATION = isolation()
+if ISOLATION.hierarchy is None and not os.environ.get("CI"):
+    pytest.skip(f"no control groups on this machine: {ISOLATION.summary}", allow_module_level=True)
+
+HOG = """
+import os, time
+end = time.time() + 90
+busy = 0
+for _ in range(200):
+    try:
+        pid = os.fork()
+    except OSError:
+        break
+    if pid == 0:
+        os.setsid()
+        while time.time() < end:
+            pass
+        os._exit(0)
+    busy += 1
+print(busy, "busy processes")
+time.sleep(max(0.0, end - time.time()))
+"""
+
+
+def test_a_correct_06_beside_a_200_process_hog_keeps_full_marks(tmp_path):
+    root = copy_course(ROOT, tmp_path / "course", parts=("source", "grader_tests"))
+    release.generate_releases(root, [NAME])
+    release_nb = read_notebook(root / "release" / NAME / f"{NAME}.ipynb")
+    source_nb = read_notebook(source_notebook(root, NAME))
+    hog = read_notebook(root / "release" / NAME / f"{NAME}.ipynb")
+    hog.cells.insert(1, new_code_cell(HOG))
+    # the hog first, so that both start together on the two workers
+    examples.submit(root, NAME, {"a-hog": hog, "b-correct": examples.filled(release_nb, source_nb)})
+    outcomes = {o.student: o for o in batch.grade_all(root, NAME, workers=2, timeout=900)}
+    correct = outcomes["b-correct"]
+    assert correct.status == "graded" and not [n for n in correct.notes if "timed out" in n], correct
+    columns, scores, max_points, manual = report.question_scores(root, NAME)
+    auto = [c for c in columns if c not in manual]
+    assert sum(scores["b-correct"][c] or 0 for c in auto) == sum(max_points[c] for c in auto)
+    assert sum(scores["a-hog"][c] or 0 for c in auto) == 0
