@@ -11,7 +11,8 @@ import time
 import zipfile
 
 from conftest import ROOT
-from vicourse.course import copy_course, nbgrader
+from vicourse.course import check_config, copy_course, nbgrader
+from vicourse.deadlines import lateness
 
 TOY = ROOT / "tests" / "fixtures" / "toy_course"
 A = "00_toy"
@@ -142,6 +143,8 @@ def test_canvas_late_marker_flags_an_upload_whatever_its_times(tmp_path):
                                      (f"dan_2003_9003_{A}.ipynb", (2026, 10, 1, 23, 0, 0), "on time")])
     assert log["late"] == {"2002": "marked late by the LMS"}
     assert timestamp(root, "2002").startswith("2026-10-01 23:00:00")
+    config = check_config(root)  # the reports' late column
+    assert lateness(root, A, "2002", config) == "marked late by the LMS" and lateness(root, A, "2003", config) == ""
 
 
 def test_look_alike_ids_and_paths_inside_an_upload_are_refused(tmp_path):
