@@ -81,6 +81,12 @@ c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, ClearMarkScheme
 # Rubrics sit in locked question cells, not in task cells (README, Instructor).
 c.ClearMarkScheme.enforce_metadata = False
 
+# The exchange (`nbgrader collect`): copy each submission without following links, refuse
+# hard links, devices, pipes and folders not owned by the student they name, time it by its
+# last change, and flag copies of source/ or grader_tests/ files (vicourse/exchange.py;
+# set-up on a shared JupyterHub: docs/exchange.md).
+c.ExchangeFactory.collect = "vicourse.exchange.SafeExchangeCollect"
+
 # LMS downloads: put the Canvas or Gradescope zip in downloaded/<A>/archive/ and run
 # `make collect A=<A>` (stock `nbgrader zip_collect <A> --force`, with these two plugins).
 # The extractor refuses path traversal, links and zip bombs and records which upload each file

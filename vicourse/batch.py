@@ -54,6 +54,8 @@ from .gradebook_rows import write_rows, write_template
 from .grading_executor import CHECK_FAILED, is_test_cell
 from .release import generate_releases
 from .repair import edited_locked_cells, load_submission, repair
+from .exchange import course_copies
+from .safe_copy import HARD_LINK, LINK, SPECIAL, UNREADABLE, Copied, Refused, copy_tree
 from .sandbox import isolation
 
 STAGED = "build/staged"
@@ -90,15 +92,21 @@ def stage(root: Path, assignment: str, outcome: Outcome, release_nb) -> Path:
     source_dir = root / "submitted" / student / assignment
     target_dir = root / STAGED / assignment / student / assignment
     shutil.rmtree(target_dir, ignore_errors=True)
-    # links are copied as links, then dropped: following one would copy whatever it points
-    # at, with the grader's rights, into the submission
-    shutil.copytree(source_dir, target_dir, symlinks=True)
-    links = sorted(p for p in target_dir.rglob("*") if p.is_symlink())
-    for link in links:
-        link.unlink()
-    if links:
-        outcome.notes.append("symbolic links in the submission were dropped: "
-                             + ", ".join(str(p.relative_to(target_dir)) for p in links))
+    target_dir.parent.mkdir(parents=True, exist_ok=True)
+    # a link would copy whatever it points at, with the grader's rights, into the submission:
+    # links, hard links, devices and pipes are dropped, and said so (vicourse/safe_copy.py)
+    try:
+        copied = copy_tree(source_dir, target_dir, check_owner=False)
+    except Refused as error:
+        target_dir.mkdir(exist_ok=True)
+        copied = Copied(refused=[(".", LINK, str(error))])
+    for kind, words in ((LINK, "symbolic links"), (HARD_LINK, "hard links"), (SPECIAL, "devices, pipes and sockets"),
+                        (UNREADABLE, "unreadable files")):
+        dropped = sorted(path for path, k, _ in copied.refused if k == kind)
+        if dropped:
+            outcome.notes.append(f"{words} in the submission were dropped: " + ", ".join(dropped))
+    outcome.notes += [f"FLAGGED: {mine} has the same bytes as the course's private {theirs}"
+                      for mine, theirs in course_copies(root, target_dir)]
     wanted = target_dir / f"{assignment}.ipynb"
     if not wanted.exists():
         others = sorted(target_dir.glob("*.ipynb"))
