@@ -159,6 +159,8 @@ def test_look_alike_ids_and_paths_inside_an_upload_are_refused(tmp_path):
         (f"/{BOB}", (2026, 10, 1, 0, 0, 0), "absolute"),
         ("submission_metadata.yml", (2026, 10, 1, 0, 0, 0), "submission_5008:\n  :submitters: [{:sid: '2001'}]\n"),
         (f"{A}.ipynb", (2026, 10, 1, 0, 0, 0), "mallory's own"),
+        (f"__MACOSX/._{A}.ipynb", (2026, 10, 1, 0, 0, 0), "resource fork"),
+        (f".ipynb_checkpoints/{A}-checkpoint.ipynb", (2026, 10, 1, 0, 0, 0), "checkpoint"),
     ])
     root, log = collected(tmp_path, [(BOB, (2026, 10, 1, 10, 0, 0), "bob's work"),
                                      (f"mallory_2001_9001_{A}.zip", (2026, 10, 1, 11, 0, 0), mine)])
@@ -171,6 +173,8 @@ def test_look_alike_ids_and_paths_inside_an_upload_are_refused(tmp_path):
     assert "named like the upload of submission_77" in refused[f"/submission_77/{A}.ipynb"]
     assert refused[f".zip/../../{BOB}"] == refused[f".zip//{BOB}"] == "its path leaves the archive's folder"
     assert "only the one the export holds beside the uploads is read" in refused["/submission_metadata.yml"]
+    assert sorted(u["file"].rsplit("/", 2)[-2] for u in log["unmatched"]) == [".ipynb_checkpoints", "__MACOSX"]
+    assert log["duplicates"] == []
     assert not list(tmp_path.rglob(BOB))[1:]  # only the download's own copy of Bob's upload
 
 

@@ -221,13 +221,20 @@ def test_canvas_csv_has_the_import_columns(handed_back):
     assert body["1001"][0] == "smithjane" and body["1002"][5] == "3"
 
 
-def test_no_cell_is_read_as_a_formula(handed_back):
+def test_no_cell_is_read_as_a_formula(handed_back, tmp_path):
     root, _ = handed_back
     for name in ("grades.csv", "canvas.csv", "similarity.csv"):
         for row in read_csv(root / "reports" / A / name):
             assert not any(cell[:1] in ("=", "+", "-", "@") for cell in row), (name, row)
+    exported = nbgrader(root, "export", "--to", str(tmp_path / "export.csv"))  # the names collect recorded
+    assert exported.returncode == 0, exported.stderr
+    with (tmp_path / "export.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))  # written unquoted: a comma in a name would add a column
+    assert "smithjane" in {r["last_name"] for r in rows} and all(None not in r for r in rows if r["student_id"].isdigit())
+    assert not [r for r in rows if r["last_name"][:1] in ("=", "+", "-", "@")]
     assert any(row[0] == "'" + HOSTILE_ID for row in read_csv(root / "reports" / A / "grades.csv"))
-    assert any(row[0] == "'" + FORMULA for row in read_csv(root / "reports" / A / "canvas.csv"))  # the LMS name
+    formula_name = next(row[0] for row in read_csv(root / "reports" / A / "canvas.csv") if row[1] == "1007")
+    assert formula_name == "'=HYPERLINK( evil.example x )"  # the LMS name, defused
 
 
 def test_class_report_is_self_contained_with_a_histogram_per_question(handed_back):

@@ -24,6 +24,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from datetime import datetime
+from fnmatch import fnmatch
 from pathlib import Path, PurePosixPath
 
 from nbgrader.plugins import FileNameCollectorPlugin
@@ -164,12 +165,17 @@ class LmsCollector(FileNameCollectorPlugin):
         own = identities({**info, "student_id": student})
         parts = PurePosixPath(inside).parts if inside else ()
         for part in parts:
+            if PurePosixPath(part).stem in released:
+                continue  # the assignment's own name speaks for nobody, however loose the patterns
             other = classmates(speaks_for(part, self.patterns), own)
             if other:
                 return "refused", (f"inside {entry} (student {student}), named like the upload of {other}: "
                                    "a file inside a student's own upload cannot speak for a classmate")
         if parts and parts[-1] == METADATA:
             return "refused", f"a {METADATA} inside {entry}: only the one the export holds beside the uploads is read"
+        if any(part == "__MACOSX" or part.startswith("._") or any(fnmatch(part, g) for g in self.ignored())
+               for part in parts):
+            return "unmatched", "editor or system files (__MACOSX, ._*, CourseDirectory.ignore), not a notebook"
         filename = parts[-1] if parts else entry
         inner = match_entry(filename, self.patterns) if parts else info
         stem = (inner or {}).get("file_id") or PurePosixPath(filename).stem
@@ -181,6 +187,9 @@ class LmsCollector(FileNameCollectorPlugin):
         exact = PurePosixPath(filename).stem in released
         rank = (when, exact, int(info.get("attempt") or 0), int(info.get("submission_id") or 0), record["file"])
         return Candidate(record["file"], student, notebook, when, entry, name, bool(info.get("late")), note, rank)
+
+    def ignored(self) -> list[str]:
+        return list(self.parent.coursedir.ignore)  # .ipynb_checkpoints, __pycache__, ...
 
     def read_metadata(self, relative: str):
         if relative not in self.metadata:

@@ -69,7 +69,7 @@ class SafeExtractor(ExtractorPlugin):
         from .collect import Journal
 
         self.journal = Journal(self.parent)
-        self.journal.save(Journal.empty())
+        self.refused: list[dict] = []  # saved once at the end: a zip of 20000 links must not cost 20000 saves
         self.budget = {"bytes": self.max_total_mb << 20, "members": self.max_members}
         self.patterns = entry_patterns(self.parent)
         self.extracted = Path(extracted_path)
@@ -77,10 +77,11 @@ class SafeExtractor(ExtractorPlugin):
         self.level(self.loose(Path(archive_path)), (), self.extracted, 0)
         path = self.extracted.parent / ENTRIES
         path.write_text(json.dumps(self.records, indent=0))
+        self.journal.save({**Journal.empty(), "refused": self.refused})
 
     def refuse(self, name: str, reason: str) -> None:
         self.log.warning("Refused %s: %s", name, reason)
-        self.journal.add("refused", {"file": name, "reason": reason})
+        self.refused.append({"file": name, "reason": reason})
 
     # ------------------------------------------------------------- listing a download
 

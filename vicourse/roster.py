@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 from .course import check_config, open_gradebook
 from .lms_entries import SAFE_ID
+from .report import spreadsheet_safe
 
 HEADER_IDS = {"id", "student", "student id", "student_id", "sid", "username"}
 
@@ -63,9 +65,16 @@ def write_names(root: Path, names: dict[str, tuple[str, str]], overwrite: bool) 
             old = known.get(student)
             if old is not None and not overwrite and (old.first_name or old.last_name):
                 continue
-            gradebook.update_or_create_student(student, first_name=first, last_name=last)
+            gradebook.update_or_create_student(student, first_name=clean_name(first), last_name=clean_name(last))
             written.append(student)
     return written
+
+
+def clean_name(text: str) -> str:
+    """A name as the gradebook may hold it: `nbgrader export` writes names into its CSV without
+    quoting, so a comma, quote or line break would shift the columns (and start a new cell that a
+    spreadsheet could read as a formula); and no name may start a formula itself."""
+    return spreadsheet_safe(" ".join(re.sub(r'[\x00-\x1f\x7f,"]', " ", text).split()))
 
 
 def names_from_collect(root: Path, assignment: str) -> dict[str, tuple[str, str]]:

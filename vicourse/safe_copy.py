@@ -51,6 +51,7 @@ class Rules:
     include: list[str] = field(default_factory=lambda: ["*"])
     max_file_bytes: int | None = None
     max_total_bytes: int | None = None
+    max_files: int = 10_000  # a million empty files would cost no bytes, but hours
 
 
 def kind_of(mode: int) -> tuple[str, str]:
@@ -114,7 +115,9 @@ def _copy_folder(folder: int, target: Path, prefix: str, copied: Copied, rules: 
             else:
                 _open_folder(folder, name, target, relative, copied, rules, check_owner, depth)
         elif stat.S_ISREG(mode):
-            if not _skipped(name, relative, copied, rules):
+            if len(copied.files) >= rules.max_files:
+                copied.skipped.append((relative, f"the submission holds more than {rules.max_files} files"))
+            elif not _skipped(name, relative, copied, rules):
                 _copy_file(folder, name, target / name, relative, copied, rules, check_owner)
         else:
             copied.refused.append((relative, *kind_of(mode)))
