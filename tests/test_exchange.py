@@ -77,14 +77,23 @@ def test_collect_never_follows_a_link_and_refuses_hard_links_pipes_and_devices(t
     os.link(mallory / "draft.txt", mallory / "hard.txt")
     os.mkfifo(mallory / "pipe.ipynb")  # would hang a plain copy
     (mallory / "stolen.py").write_bytes(grader.read_bytes())  # the bytes of a private file
+    deep = mallory
+    for _ in range(1200):  # deeper than a recursive walk survives (os.makedirs itself would not)
+        deep = deep / "d"
+        deep.mkdir()
     if os.geteuid() == 0:
         os.mknod(mallory / "zero", stat.S_IFCHR | 0o666, os.makedev(1, 5))  # /dev/zero: endless
     (inbound / f"eve+{A}+{now} UTC+link").symlink_to(root / "source")  # a whole submission that is a link
     (inbound / f"eve+{A}+not a time+x").mkdir()  # crashed stock collect for every student
-    collect(root)
+    try:
+        collect(root)
+    finally:  # shutil.rmtree, and so pytest's clean-up, would recurse too deep on it
+        while deep != mallory:
+            deep.rmdir()
+            deep = deep.parent
 
     collected = root / "submitted" / "mallory" / A
-    assert sorted(os.listdir(collected)) == ["notes.txt", "stolen.py", "timestamp.txt"]
+    assert sorted(os.listdir(collected)) == ["d", "notes.txt", "stolen.py", "timestamp.txt"]
     assert not [p for p in (root / "submitted").rglob("*") if p.is_symlink() or not (p.is_dir() or p.is_file())]
     assert (root / "submitted" / "bob" / A / f"{A}.ipynb").read_text() == "bob's work"
     assert not (root / "submitted" / "eve").exists()
@@ -95,6 +104,7 @@ def test_collect_never_follows_a_link_and_refuses_hard_links_pipes_and_devices(t
     assert refused["pipe.ipynb"] == "a named pipe (FIFO): not collected"
     if os.geteuid() == 0:
         assert refused["zero"] == "a device: not collected"
+    assert refused["/".join(["d"] * 33)] == "folders nested deeper than 32: not collected"
     assert refused[f"eve+{A}+{now} UTC+link"] == "a symbolic link, not a submission folder"
     assert "no time nbgrader can read" in refused[f"eve+{A}+not a time+x"]
     assert log["flagged"] == [{"student": "mallory", "file": f"{mallory.name}/stolen.py",

@@ -33,7 +33,7 @@ from traitlets import Float
 
 from .collect import Journal
 from .lms_entries import SAFE_ID, as_utc
-from .safe_copy import Refused, Rules, copy_tree, kind_of, user_name
+from .safe_copy import MAX_DEPTH, Refused, Rules, copy_tree, kind_of, user_name
 
 MIN_BYTES = 16  # a shorter file (an empty __init__.py) says nothing about where it came from
 
@@ -71,14 +71,23 @@ def sha256(path: Path) -> str:
 
 
 def latest_change(path: str) -> float:
-    """The latest ctime in a folder, read without following any link."""
-    latest = os.lstat(path).st_ctime
-    for where, folders, files in os.walk(path):
-        for name in folders + files:
+    """The latest ctime in a folder, read without following any link (iteratively: a folder
+    nested thousands deep must not exhaust the recursion limit)."""
+    latest, pending = os.lstat(path).st_ctime, [(path, 0)]
+    while pending:
+        folder, depth = pending.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
             try:
-                latest = max(latest, os.lstat(os.path.join(where, name)).st_ctime)
+                info = entry.stat(follow_symlinks=False)
             except OSError:
-                pass
+                continue
+            latest = max(latest, info.st_ctime)
+            if stat.S_ISDIR(info.st_mode) and depth < MAX_DEPTH:
+                pending.append((entry.path, depth + 1))
     return latest
 
 
