@@ -36,7 +36,7 @@ calibrate: install     ## every known-wrong answer and alternative, graded fast:
 autograde: install     ## stock nbgrader with the course config: make autograde A=01_entropy_kl
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/nbgrader autograde $(A)
 
-collect: install       ## Canvas/Gradescope zip in downloaded/A/archive/ -> submitted/: make collect A=01_entropy_kl
+collect: install       ## Canvas/Gradescope zip in downloaded/A/archive/ -> submitted/, names to the gradebook: make collect A=01_entropy_kl
 	$(PY) -m vicourse collect $(A)
 
 roster: install        ## students' names (CSV: id, first name, last name) into the gradebook: make roster FILE=roster.csv
