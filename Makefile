@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 A ?=
 
-.PHONY: install demo test release solutions examples calibrate autograde collect grade report feedback benchmark doctor clean
+.PHONY: install demo test release solutions examples calibrate autograde collect roster grade report feedback benchmark doctor clean
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,8 +36,11 @@ calibrate: install     ## every known-wrong answer and alternative, graded fast:
 autograde: install     ## stock nbgrader with the course config: make autograde A=01_entropy_kl
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/nbgrader autograde $(A)
 
-collect: install       ## Canvas/Gradescope zip in downloaded/A/archive/ -> submitted/: make collect A=01_entropy_kl
+collect: install       ## Canvas/Gradescope zip in downloaded/A/archive/ -> submitted/, names to the gradebook: make collect A=01_entropy_kl
 	$(PY) -m vicourse collect $(A)
+
+roster: install        ## students' names (CSV: id, first name, last name) into the gradebook: make roster FILE=roster.csv
+	$(PY) -m vicourse roster $(or $(FILE),roster.csv)
 
 grade: install         ## batch autograde (dask), resumable: make grade A=01_entropy_kl [JOBS=n] [SCHEDULER=tcp://host:8786] [FORCE=1]
 	$(PY) -m vicourse grade $(A) $(if $(JOBS),--workers $(JOBS)) $(if $(SCHEDULER),--scheduler $(SCHEDULER)) $(if $(FORCE),--force)

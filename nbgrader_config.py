@@ -81,18 +81,28 @@ c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, ClearMarkScheme
 # Rubrics sit in locked question cells, not in task cells (README, Instructor).
 c.ClearMarkScheme.enforce_metadata = False
 
+# The exchange (`nbgrader collect`): copy each submission without following links, refuse
+# hard links, devices, pipes and folders not owned by the student they name, time it by its
+# last change, and flag copies of source/ or grader_tests/ files (vicourse/exchange.py;
+# set-up on a shared JupyterHub: docs/exchange.md).
+c.ExchangeFactory.collect = "vicourse.exchange.SafeExchangeCollect"
+
 # LMS downloads: put the Canvas or Gradescope zip in downloaded/<A>/archive/ and run
 # `make collect A=<A>` (stock `nbgrader zip_collect <A> --force`, with these two plugins).
-# The extractor refuses path traversal, symbolic links and zip bombs; the collector reports
-# every file it does not collect, duplicates and late submissions (reports/<A>/collect.json).
-c.ZipCollectApp.extractor_plugin = "vicourse.collect.SafeExtractor"
+# The extractor refuses path traversal, links and zip bombs and records which upload each file
+# came from; the collector takes the student and the time from that upload alone (never from
+# names or zip times inside a student's zip) and reports every file it does not collect,
+# refusals, duplicates and late submissions (reports/<A>/collect.json).
+c.ZipCollectApp.extractor_plugin = "vicourse.lms_extract.SafeExtractor"
 c.ZipCollectApp.collector_plugin = "vicourse.collect.LmsCollector"
+# Each pattern must match the whole name of an upload as the LMS wrote it (vicourse/lms_entries.py):
+# Canvas: <name>[_LATE]_<user id>_<submission id>_<file>[-N].<ext>, a file or a student's zip;
+# the user id is what Canvas's grade import matches. Gradescope: a submission_<id>/ folder,
+# the student and the time from the submission_metadata.yml beside it.
 c.LmsCollector.patterns = [
-    # Canvas: <name>[_LATE]_<user id>_<submission id>_<file>[-N].ipynb; a student's own zip is
-    # unpacked into a folder of that name. The user id is what Canvas's grade import matches.
-    r"(?:.*/)?(?P<name>[^_/]+)(?:_LATE)?_(?P<student_id>\d+)_\d+_(?:[^/]*/)*?(?P<file_id>[^/]+?)(?:-\d+)?\.ipynb$",
-    # Gradescope export: submission_<id>/<file>.ipynb, the student from submission_metadata.yml
-    r"(?:.*/)?submission_(?P<submission_id>\d+)/(?:[^/]*/)*?(?P<file_id>[^/]+?)\.ipynb$",
+    r"(?P<name>[^_]+?)(?P<late>_LATE)?_(?P<student_id>[0-9]+)_(?P<submission_id>[0-9]+)_"
+    r"(?P<file_id>.+?)(?:-(?P<attempt>[0-9]+))?(?P<ext>\.[A-Za-z0-9]+)?",
+    r"submission_(?P<submission_id>[0-9]+)",
 ]
 c.SafeExtractor.archive_timezone = "UTC"  # LMS downloads store their times in UTC
 c.SafeExtractor.max_total_mb = 2048

@@ -4,9 +4,12 @@ against the gradebook, and the feedback checked for leaks of the hidden checks.
 
 One zip (built here, with the archive times that decide lateness) holds an
 on-time, a late, a misnamed, a duplicate and a multi-notebook entry, a renamed
-copy of a classmate's unusual answer, and a spy that prints the hidden inputs
-and the grader's source. Two more students are handed in directly, with names
-that would inject a formula into a spreadsheet and a script into a web page.
+copy of a classmate's unusual answer, a spy that prints the hidden inputs
+and the grader's source, a file name with spaces, and Mallory's late zip with a
+blank notebook named like Bob's upload inside it (and her own, back-dated). Two more
+students are handed in directly, with names that would inject a formula into a
+spreadsheet and a script into a web page. `vicourse collect` collects the zip and
+records the students' names in the gradebook.
 """
 
 import base64
@@ -33,6 +36,8 @@ CANVAS_COLUMN = "Toy assignment (4242)"
 FORMULA = '=HYPERLINK("evil.example","x")'
 SCRIPT = "<img src=x onerror=alert(1)>"
 HOSTILE_ID = FORMULA + SCRIPT  # a student id handed in through the exchange
+BOB = f"bob_1008_5008_{A}.ipynb"
+MALLORY = "mallory_LATE_2001_9001_work.zip"
 
 UNUSUAL = "def double(x):\n    result = np.asarray(x) + np.asarray(x)  # add it to itself\n    return result\n"
 COPIED = "def double(values):\n  out=np.asarray(values)+np.asarray(values)\n\n  return out\n"
@@ -61,6 +66,10 @@ def lms_zip(path, release_nb, source_nb, grader_path):
     with zipfile.ZipFile(inner, "w") as zipped:
         zipped.writestr(zipfile.ZipInfo(f"{A}.ipynb", (2026, 10, 1, 9, 0, 0)), full)
         zipped.writestr(zipfile.ZipInfo("scratch.ipynb", (2026, 10, 1, 9, 0, 0)), blank)
+    forger = io.BytesIO()  # Mallory's: a blank named like Bob's upload, newer than it; her own back-dated
+    with zipfile.ZipFile(forger, "w") as zipped:
+        zipped.writestr(zipfile.ZipInfo(f"notes/{BOB}", (2026, 10, 4, 9, 0, 0)), blank)
+        zipped.writestr(zipfile.ZipInfo(f"{A}.ipynb", (2026, 10, 1, 8, 0, 0)), blank)
     entries = [
         (f"smithjane_1001_5001_{A}.ipynb", (2026, 10, 1, 10, 0, 0), notebook(release_nb, source_nb, double=UNUSUAL)),
         (f"doejohn_LATE_1002_5002_{A}.ipynb", (2026, 10, 3, 12, 30, 0), full),
@@ -72,6 +81,9 @@ def lms_zip(path, release_nb, source_nb, grader_path):
         (f"spy_1006_5006_{A}.ipynb", (2026, 10, 1, 12, 0, 0),
          notebook(release_nb, source_nb, double=SPY.format(grader=str(grader_path)))),
         (f"{FORMULA}_1007_5007_{A}.ipynb", (2026, 10, 1, 12, 0, 0), full),  # a name for the Canvas column
+        (BOB, (2026, 10, 1, 10, 0, 0), full),
+        (MALLORY, (2026, 10, 4, 9, 36, 0), forger.getvalue()),  # Canvas marked it late: 2.4 days
+        ("leeanna_1009_5009_HW3 final.ipynb", (2026, 10, 1, 11, 0, 0), full),  # her only submission
     ]
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zipped:
         for name, when, data in entries:
@@ -90,7 +102,8 @@ def handed_back(tmp_path_factory):
     archive = root / "downloaded" / A / "archive"
     archive.mkdir(parents=True)
     lms_zip(archive / "submissions.zip", release_nb, source_nb, root / "grader_tests" / f"test_{A}.py")
-    collected = nbgrader(root, "zip_collect", A, "--force")
+    collected = subprocess.run([*run_module_command("vicourse"), "collect", A], cwd=root, capture_output=True,
+                               text=True, timeout=300)
     assert collected.returncode == 0, collected.stdout + collected.stderr
     folder = root / "submitted" / HOSTILE_ID / A  # handed in through the exchange: no archive time
     folder.mkdir(parents=True)
@@ -110,7 +123,7 @@ def test_zip_collect_reports_every_entry_by_name(handed_back):
     root, _ = handed_back
     log = json.loads((root / "reports" / A / "collect.json").read_text())
     assert sorted(p.name for p in (root / "submitted").iterdir() if p.name.isdigit()) == \
-        ["1001", "1002", "1003", "1004", "1005", "1006", "1007"]
+        ["1001", "1002", "1003", "1004", "1005", "1006", "1007", "1008", "1009", "2001"]
     assert [u["file"] for u in log["unmatched"]] == ["submissions/homework.ipynb"]
     (duplicate,) = log["duplicates"]
     assert duplicate["student"] == "1003" and duplicate["kept"].endswith(f"{A}-1.ipynb")
@@ -120,9 +133,35 @@ def test_zip_collect_reports_every_entry_by_name(handed_back):
         notebook(read_notebook(root / "release" / A / f"{A}.ipynb"), read_notebook(source_notebook(root, A)))
     assert log["several_notebooks"] == [{"student": "1004", "notebooks": [f"{A}.ipynb", "scratch.ipynb"]}]
     assert {"student": "1004", "notebook": "scratch.ipynb"} in log["misnamed"]
-    assert log["late"] == {"1002": "1 d 12 h 30 min"}
+    assert log["late"] == {"1002": "1 d 12 h 30 min", "2001": "2 d 9 h 36 min"}
     assert log["collected"]["1001"]["name"] == "smithjane"
     assert (root / "submitted" / "1002" / A / "timestamp.txt").read_text().startswith("2026-10-03 12:30:00")
+
+
+def test_a_blank_named_like_a_classmates_upload_replaces_nothing(handed_back):
+    """Mallory's zip holds a blank named like Bob's upload and newer than it: refused by name,
+    Bob keeps full marks, and her upload is late by Canvas's time, not her back-dated one."""
+    root, outcomes = handed_back
+    log = json.loads((root / "reports" / A / "collect.json").read_text())
+    forged = f"submissions/mallory_LATE_2001_9001_work/notes/{BOB}"
+    assert [r["file"] for r in log["refused"]] == [forged]
+    assert "named like the upload of student 1008" in log["refused"][0]["reason"]
+    assert log["collected"]["1008"]["files"] == [{"file": f"submissions/{BOB}", "notebook": f"{A}.ipynb",
+                                                  "time": "2026-10-01T10:00:00+00:00", "upload": BOB}]
+    assert outcomes["1008"].status == "graded" and outcomes["1008"].score == 3  # all autograded points
+    grades = {r["student"]: r for r in csv.DictReader((root / "reports" / A / "grades.csv").open(newline=""))}
+    assert float(grades["1008"]["autograded"]) == float(grades["1008"]["autograded_max"]) == 3
+    assert grades["2001"]["late"] == "2 d 9 h 36 min" and float(grades["2001"]["autograded"]) == 0
+    canvas = {r[1]: r for r in read_csv(root / "reports" / A / "canvas.csv")[2:]}
+    assert canvas["1008"][5] == "3" and canvas["1008"][0] == "bob"
+
+
+def test_a_file_name_with_spaces_is_collected_by_its_id(handed_back):
+    root, outcomes = handed_back
+    log = json.loads((root / "reports" / A / "collect.json").read_text())
+    assert log["collected"]["1009"]["files"][0]["notebook"] == "HW3_final.ipynb"
+    assert outcomes["1009"].status == "graded" and outcomes["1009"].score == 3
+    assert f"graded HW3_final.ipynb as {A}.ipynb" in outcomes["1009"].notes
 
 
 def test_grades_csv_agrees_with_the_gradebook(handed_back):
@@ -130,8 +169,8 @@ def test_grades_csv_agrees_with_the_gradebook(handed_back):
     columns, scores, max_points, manual = question_scores(root, A)
     rows = read_csv(root / "reports" / A / "grades.csv")
     header, maxima, body = rows[0], dict(zip(rows[0], rows[1])), [dict(zip(rows[0], r)) for r in rows[2:]]
-    assert header == ["student", *columns, "autograded", "autograded_max", "total", "total_max", "status", "late",
-                      "notes", "isolation"]
+    assert header == ["student", "name", *columns, "autograded", "autograded_max", "total", "total_max", "status",
+                      "late", "notes", "isolation"]
     assert "explain" in columns and float(maxima["total"]) == sum(max_points.values())
     assert len(body) == len(outcomes)
     for row in body:
@@ -141,7 +180,7 @@ def test_grades_csv_agrees_with_the_gradebook(handed_back):
             assert row[column] == ("" if expected is None else str(expected)), (student, column)
         assert float(row["autograded"]) == sum(v or 0 for c, v in scores.get(student, {}).items() if c not in manual)
         assert row["status"] == outcomes[student].status
-        late = {"1002": "1 d 12 h 30 min", HOSTILE_ID: "no submission time known"}
+        late = {"1002": "1 d 12 h 30 min", "2001": "2 d 9 h 36 min", HOSTILE_ID: "no submission time known"}
         assert row["late"] == late.get(student, "")
         assert row["isolation"].startswith("sandboxed")
     assert float(next(r for r in body if r["student"] == "1001")["test_double"]) == 2
@@ -182,13 +221,20 @@ def test_canvas_csv_has_the_import_columns(handed_back):
     assert body["1001"][0] == "smithjane" and body["1002"][5] == "3"
 
 
-def test_no_cell_is_read_as_a_formula(handed_back):
+def test_no_cell_is_read_as_a_formula(handed_back, tmp_path):
     root, _ = handed_back
     for name in ("grades.csv", "canvas.csv", "similarity.csv"):
         for row in read_csv(root / "reports" / A / name):
             assert not any(cell[:1] in ("=", "+", "-", "@") for cell in row), (name, row)
+    exported = nbgrader(root, "export", "--to", str(tmp_path / "export.csv"))  # the names collect recorded
+    assert exported.returncode == 0, exported.stderr
+    with (tmp_path / "export.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))  # written unquoted: a comma in a name would add a column
+    assert "smithjane" in {r["last_name"] for r in rows} and all(None not in r for r in rows if r["student_id"].isdigit())
+    assert not [r for r in rows if r["last_name"][:1] in ("=", "+", "-", "@")]
     assert any(row[0] == "'" + HOSTILE_ID for row in read_csv(root / "reports" / A / "grades.csv"))
-    assert any(row[0] == "'" + FORMULA for row in read_csv(root / "reports" / A / "canvas.csv"))  # the LMS name
+    formula_name = next(row[0] for row in read_csv(root / "reports" / A / "canvas.csv") if row[1] == "1007")
+    assert formula_name == "'=HYPERLINK( evil.example x )"  # the LMS name, defused
 
 
 def test_class_report_is_self_contained_with_a_histogram_per_question(handed_back):
@@ -276,3 +322,38 @@ def test_grade_one_grades_a_notebook_in_the_sandbox_with_the_course_graders(hand
     assert data["score"] == 1 and {t["name"]: t["score"] for t in data["tests"]} == {"test_double": 0, "test_half": 1}
     assert (grader.read_bytes(), gradebook.read_bytes()) == before
     assert "assert_close" not in result.stdout
+
+
+def test_names_reach_the_gradebook_formgrader_and_reports(handed_back, tmp_path):
+    """Last in the module: the roster it loads renames students the other tests read."""
+    from nbgrader.apps.api import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+    from vicourse.course import check_config
+
+    root, _ = handed_back
+    config = check_config(root)
+    api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)  # what formgrader shows
+    names = {s["id"]: (s["first_name"], s["last_name"]) for s in api.get_students()}
+    assert names["1001"] == ("", "smithjane") and names["2001"] == ("", "mallory")
+    assert names[HOSTILE_ID] == (None, None)
+    grades = {r["student"].removeprefix("'"): r for r in csv.DictReader((root / "reports" / A / "grades.csv").open(newline=""))}
+    assert grades["1001"]["name"] == "smithjane" and grades[HOSTILE_ID]["name"] == ""
+    html = (root / "reports" / A / "class_report.html").read_text()
+    assert "<td>2001</td><td>mallory</td><td>2 d 9 h 36 min</td>" in html
+
+    # a roster is the authority: it overwrites, and a bad line writes nothing
+    roster = tmp_path / "roster.csv"
+    roster.write_text("id,first name,last name\n1001,Jane,Smith\n1008,Robert,Tables\n")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("1002,John,Doe\n../x,Evil,Path\n")
+    run = [*run_module_command("vicourse"), "roster"]
+    refused = subprocess.run([*run, str(bad)], cwd=root, capture_output=True, text=True, timeout=300)
+    assert refused.returncode != 0 and "line 2: '../x' is not a plain student id" in refused.stderr
+    done = subprocess.run([*run, str(roster)], cwd=root, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "names of 2 students recorded" in done.stdout
+    names = {s["id"]: (s["first_name"], s["last_name"]) for s in api.get_students()}
+    assert names["1001"] == ("Jane", "Smith") and names["1008"] == ("Robert", "Tables") and names["1002"] == ("", "doejohn")
+    reports.write_all(root, A)
+    grades = {r["student"]: r for r in csv.DictReader((root / "reports" / A / "grades.csv").open(newline=""))}
+    assert grades["1001"]["name"] == "Jane Smith"

@@ -4,7 +4,9 @@
   solutions [A ...]        executed, student-safe solutions (.ipynb + .html)
   examples [A ...]         sample submissions in examples/ (default: refresh the existing ones)
   calibrate A              grade every WRONG_ANSWERS / CORRECT_ALTERNATIVES variant (fast)
-  collect A                an LMS download in downloaded/A/archive/ -> submitted/ (stock zip_collect)
+  collect A                an LMS download in downloaded/A/archive/ -> submitted/ (stock zip_collect),
+                           students' names from it into the gradebook
+  roster FILE              students' names from a CSV (id, first name, last name) into the gradebook
   grade A [options]        batch-autograde submitted/*/A (new or changed ones; --force: all) on
                            --workers local processes or the dask cluster at --scheduler, then report
   report A                 reports/A/: grades.csv, Gradescope results.json, canvas.csv,
@@ -79,6 +81,21 @@ def collect(root, assignment: str) -> None:
         print(f"zip_collect failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}", file=sys.stderr)
         sys.exit(1)
     print(summary(root, assignment))
+    from .roster import names_from_collect, write_names
+
+    named = write_names(root, names_from_collect(root, assignment), overwrite=False)
+    print(f"  names of {len(named)} students recorded in the gradebook (students named before keep their names)")
+
+
+def roster(root, path: Path) -> None:
+    """Names from a roster CSV into the gradebook; nothing is written if a line is bad."""
+    from .roster import read_roster, write_names
+
+    try:
+        names = read_roster(path)
+    except ValueError as error:
+        sys.exit(str(error))
+    print(f"names of {len(write_names(root, names, overwrite=True))} students recorded in the gradebook from {path}")
 
 
 def feedback(root, assignment: str, student: str | None = None) -> None:
@@ -132,7 +149,7 @@ def doctor() -> bool:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="vicourse", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["release", "solutions", "examples", "calibrate", "collect", "grade", "report",
+    parser.add_argument("command", choices=["release", "solutions", "examples", "calibrate", "collect", "roster", "grade", "report",
                                             "grade-one", "feedback", "demo", "doctor"])
     parser.add_argument("assignments", nargs="*")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
@@ -173,6 +190,10 @@ def main(argv=None) -> None:
         sys.exit(0 if graded else 1)
     elif args.command == "demo":
         demo(root, args.workers)
+    elif args.command == "roster":
+        if len(args.assignments) != 1:
+            parser.error("roster needs one CSV file (id, first name, last name)")
+        roster(root, Path(args.assignments[0]))
     else:
         if not names:
             parser.error(f"{args.command} needs an assignment name")

@@ -41,6 +41,7 @@ import logging
 import os
 import shutil
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
@@ -53,6 +54,8 @@ from .course import check_config, gradebook_url, open_gradebook, read_notebook
 from .gradebook_rows import write_rows, write_template
 from .grading_executor import CHECK_FAILED, is_test_cell
 from .release import generate_releases
+from .exchange import course_copies
+from .safe_copy import HARD_LINK, LINK, SPECIAL, UNREADABLE, Copied, Refused, Rules, copy_tree
 from .sandbox import isolation
 from .staging import stage_folder
 
@@ -88,9 +91,14 @@ def stage(root: Path, assignment: str, outcome: Outcome) -> Path:
     when there is nothing to grade). The staged copies are laid out as nbgrader's submitted/, so
     stock autograde can grade them too (tests and benchmarks compare the two)."""
     target = root / STAGED / assignment / outcome.student / assignment
-    staged = stage_folder(root / "submitted" / outcome.student / assignment, target, assignment, root / "release")
+    files = submitted_files(root, root / "submitted" / outcome.student / assignment, outcome)
+    with tempfile.TemporaryDirectory(prefix="vicourse-received-") as received:
+        for relative, data in (files or {}).items():
+            (Path(received) / relative).parent.mkdir(parents=True, exist_ok=True)
+            (Path(received) / relative).write_bytes(data)
+        staged = stage_folder(Path(received), target, assignment, root / "release")
     outcome.notes.extend(staged.notes)
-    if staged.unreadable:
+    if staged.unreadable and files is not None:
         outcome.status = "unreadable"
         outcome.notes.append(staged.unreadable)
     return target
@@ -99,26 +107,33 @@ def stage(root: Path, assignment: str, outcome: Outcome) -> Path:
 # What the coordinator reads of a submitted folder, before any parsing: a notebook and the few
 # files beside it. Past this, the submission is too large to grade.
 MAX_SUBMISSION_BYTES = 100_000_000
+DROPPED = ((LINK, "symbolic links"), (HARD_LINK, "hard links"), (SPECIAL, "devices, pipes and sockets"),
+           (UNREADABLE, "unreadable files"))
 
 
-def submitted_files(folder: Path, outcome: Outcome) -> dict[str, bytes] | None:
-    """The regular files of a submitted folder, as bytes; links and other special files are left
-    out with a note. None, with the outcome marked unreadable, when there is too much to read."""
-    files, skipped, total = {}, [], 0
-    for path in sorted(folder.rglob("*")):
-        relative = str(path.relative_to(folder))
-        if path.is_symlink() or not (path.is_file() or path.is_dir()):
-            skipped.append(relative)
-        elif path.is_file():
-            total += path.lstat().st_size
-            if total > MAX_SUBMISSION_BYTES:
-                outcome.status = "unreadable"
-                outcome.notes.append(f"unreadable: too large (more than {MAX_SUBMISSION_BYTES} bytes of files)")
-                return None
-            files[relative] = path.read_bytes()
-    if skipped:
-        outcome.notes.append("symbolic links in the submission were dropped: " + ", ".join(skipped))
-    return files
+def submitted_files(root: Path, folder: Path, outcome: Outcome) -> dict[str, bytes] | None:
+    """The regular files of a submitted folder, as bytes, read through descriptors that never follow
+    a link (vicourse/safe_copy.py): links, hard links, devices and pipes are left out with a note,
+    and a copy of one of the course's private files is flagged. None, with the outcome marked
+    unreadable, when there is too much to read."""
+    with tempfile.TemporaryDirectory(prefix="vicourse-submitted-") as scratch:
+        target = Path(scratch) / "files"
+        try:
+            copied = copy_tree(folder, target, Rules(max_total_bytes=MAX_SUBMISSION_BYTES), check_owner=False)
+        except Refused as error:
+            target.mkdir(exist_ok=True)
+            copied = Copied(refused=[(".", LINK, str(error))])
+        for kind, words in DROPPED:
+            dropped = sorted(path for path, k, _ in copied.refused if k == kind)
+            if dropped:
+                outcome.notes.append(f"{words} in the submission were dropped: " + ", ".join(dropped))
+        outcome.notes += [f"FLAGGED: {mine} has the same bytes as the course's private {theirs}"
+                          for mine, theirs in course_copies(root, target)]
+        if copied.size > MAX_SUBMISSION_BYTES or any(why for _, why in copied.skipped if "bytes" in why):
+            outcome.status = "unreadable"
+            outcome.notes.append(f"unreadable: too large (more than {MAX_SUBMISSION_BYTES} bytes of files)")
+            return None
+        return {str(p.relative_to(target)): p.read_bytes() for p in sorted(target.rglob("*")) if p.is_file()}
 
 
 def autograded_score(graded_path: Path) -> float:
@@ -243,7 +258,7 @@ def grade_all(
         for name in todo:
             outcome = outcomes[name] = Outcome(name, digest=digests[name], run=run)
             # read as bytes only: each grading process stages (parses, repairs) its own submission
-            files = submitted_files(root / "submitted" / name / assignment, outcome)
+            files = submitted_files(root, root / "submitted" / name / assignment, outcome)
             if files is None:
                 # a student whose submission could not be graded still has a row in `nbgrader export`
                 gradebook.update_or_create_student(name)

@@ -64,6 +64,11 @@ def unfinished(results: ClassResults, row: Row) -> str | None:
     return "; ".join(reasons) or None
 
 
+def named(row: Row) -> str:
+    """The student's name, blank where only the id is known."""
+    return "" if row.name == row.student else row.name
+
+
 def table(header: list[str], rows: list[list]) -> str:
     head = "".join(f"<th>{escape(str(h))}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{escape(str(v))}</td>" for v in r) + "</tr>" for r in rows)
@@ -106,15 +111,16 @@ def write_class_report(root: Path, assignment: str, results: ClassResults | None
                  + table(["question", "mean share of points", "full marks", "points"], hardest[:10]))
 
     slowest = sorted(rows, key=lambda r: r.seconds, reverse=True)[:10]
-    parts.append("<h2>Slowest submissions</h2>"
-                 + table(["student", "seconds", "status"], [[r.student, f"{r.seconds:.1f}", r.status] for r in slowest]))
+    parts.append("<h2>Slowest submissions</h2>" + table(
+        ["student", "name", "seconds", "status"], [[r.student, named(r), f"{r.seconds:.1f}", r.status] for r in slowest]))
 
-    pending = [[r.student, reason] for r in rows if (reason := unfinished(results, r))]
-    parts.append(f"<h2>Not fully graded ({len(pending)})</h2>"
-                 + (table(["student", "reason"], pending) if pending else "<p>Every submission is fully graded.</p>"))
+    pending = [[r.student, named(r), reason] for r in rows if (reason := unfinished(results, r))]
+    parts.append(f"<h2>Not fully graded ({len(pending)})</h2>" + (
+        table(["student", "name", "reason"], pending) if pending else "<p>Every submission is fully graded.</p>"))
 
-    late = [[r.student, r.late] for r in rows if r.late]
-    parts.append(f"<h2>Late ({len(late)})</h2>" + (table(["student", "late by"], late) if late else "<p>None.</p>"))
+    late = [[r.student, named(r), r.late] for r in rows if r.late]
+    parts.append(f"<h2>Late ({len(late)})</h2>"
+                 + (table(["student", "name", "late by"], late) if late else "<p>None.</p>"))
 
     isolations: dict[str, int] = {}
     for r in rows:

@@ -2,42 +2,40 @@
 
 nbgrader_config.py plugs two classes into `nbgrader zip_collect`:
 
-* `SafeExtractor` unpacks the archives in `downloaded/<A>/archive/`, refusing
-  what could escape or hang: members whose path leaves the folder (`../`, absolute
-  paths), symbolic links, and archives that expand beyond a size or member budget
-  (zip bombs, nested ones included). A student's own zip inside the download is
-  unpacked once more, into a folder named after it. Each file keeps the archive's
-  timestamp, which is the submission time.
-* `LmsCollector` maps each extracted file to a student and a notebook with the
-  course's file-name patterns, and gives nbgrader the file's time, so that of
-  duplicate submissions the newest is kept (nbgrader's own rule) and nbgrader
-  writes `timestamp.txt`, from which late submissions are flagged (deadlines.py).
+* `SafeExtractor` (vicourse/lms_extract.py) unpacks `downloaded/<A>/archive/` safely and
+  records, for each file, the upload (*entry*) it came from and the entry's time in the download.
+* `LmsCollector` decides, once for the whole download, who handed in each file and when, from
+  the entry alone (vicourse/lms_entries.py): the student from the entry's name (Canvas) or the
+  metadata beside it (Gradescope), the time from the entry, lateness from the deadline or
+  Canvas's `_LATE`. A file inside a student's upload named like another student's upload is
+  refused. Of several files for one notebook of one student the newest upload is kept, and
+  nbgrader only ever sees that one, with its time, from which it writes `timestamp.txt`.
 
-Both write what they did to reports/<A>/collect.json after every step: files
-that match no pattern, refused archive members, duplicates (the one kept and the
-ones skipped), students with several notebooks, and late submissions. Nothing is
-dropped without a line there.
+reports/<A>/collect.json says what was done: files collected (with the student's name as the
+LMS gave it), files read (Gradescope's metadata), files not collected and why, refused
+members, duplicates (the one kept and the ones skipped), misnamed notebooks, students with
+several notebooks, and late submissions. Nothing is dropped without a line there.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-import re
-import shutil
-import stat
-import zipfile
-from datetime import datetime, timezone
+from dataclasses import dataclass, field
+from datetime import datetime
+from fnmatch import fnmatch
 from pathlib import Path, PurePosixPath
-from zoneinfo import ZoneInfo
 
-from nbgrader.plugins import ExtractorPlugin, FileNameCollectorPlugin
-from traitlets import Int, List, Unicode
+from nbgrader.plugins import FileNameCollectorPlugin
+from traitlets import List, Unicode
 
 from .deadlines import deadline, late_by
+from .lms_entries import (CANVAS, GRADESCOPE, METADATA, SAFE_ID, as_utc, gradescope_submitter, identities,
+                          match_entry, notebook_name, rename_hint, speaks_for, suffix)
+from .lms_extract import ENTRIES, SafeExtractor  # noqa: F401 - nbgrader_config.py names it here
 
-SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@+-]{0,99}")
-CHUNK = 1 << 20
+MARKED_LATE = "marked late by the LMS"
 
 
 class Journal:
@@ -51,18 +49,20 @@ class Journal:
 
     def load(self) -> dict:
         try:
-            return json.loads(self.path.read_text())
+            return {**self.empty(), **json.loads(self.path.read_text())}
         except (OSError, ValueError):
             return self.empty()
 
     @staticmethod
     def empty() -> dict:
-        return {"refused": [], "unmatched": [], "collected": {}}
+        return {"refused": [], "unmatched": [], "read": [], "flagged": [], "collected": {}, "duplicates": []}
 
     def save(self, data: dict) -> None:
         data.update(derived(data, self.assignment, deadline(self.config, self.assignment)))
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(json.dumps(data, indent=1))
+        fresh = self.path.with_suffix(".json.tmp")
+        fresh.write_text(json.dumps(data, indent=1))
+        fresh.replace(self.path)
 
     def add(self, key: str, entry: dict) -> None:
         data = self.load()
@@ -71,161 +71,187 @@ class Journal:
 
 
 def derived(data: dict, assignment: str, due: datetime | None) -> dict:
-    """Duplicates, misnamed notebooks, several notebooks and late flags, from the files each
-    student handed in."""
-    duplicates, several, misnamed, late = [], [], [], {}
+    """Misnamed notebooks, several notebooks and late flags, from the files each student handed in."""
+    several, misnamed, late = [], [], {}
     for student, info in sorted(data["collected"].items()):
-        by_notebook: dict[str, list] = {}
-        for f in info["files"]:
-            by_notebook.setdefault(f["notebook"], []).append(f)
-        for notebook, files in sorted(by_notebook.items()):
-            if len(files) > 1:
-                newest = max(files, key=lambda f: f["time"])  # nbgrader keeps the newest
-                duplicates.append({"student": student, "notebook": notebook, "kept": newest["file"],
-                                   "skipped": [f["file"] for f in files if f is not newest]})
-        misnamed += [{"student": student, "notebook": n} for n in sorted(by_notebook) if n != f"{assignment}.ipynb"]
-        if len(by_notebook) > 1:
-            several.append({"student": student, "notebooks": sorted(by_notebook)})
-        when = max(datetime.fromisoformat(f["time"]) for f in info["files"])
-        if late_by(when, due):
-            late[student] = late_by(when, due)
-    return {"duplicates": duplicates, "misnamed": misnamed, "several_notebooks": several, "late": late}
+        notebooks = sorted({f["notebook"] for f in info["files"]})
+        misnamed += [{"student": student, "notebook": n} for n in notebooks if n != f"{assignment}.ipynb"]
+        if len(notebooks) > 1:
+            several.append({"student": student, "notebooks": notebooks})
+        when = max((datetime.fromisoformat(f["time"]) for f in info["files"] if f.get("time")), default=None)
+        flag = late_by(when, due) if when or due else ""
+        if flag or info.get("marked_late"):
+            late[student] = flag or MARKED_LATE
+    return {"misnamed": misnamed, "several_notebooks": several, "late": late}
 
 
-class SafeExtractor(ExtractorPlugin):
-    """Unpacks zip archives without letting a member escape the folder or fill the disk."""
+@dataclass
+class Candidate:
+    """A file that can be collected: whose, as which notebook, from which upload, when."""
 
-    max_total_mb = Int(2048, help="Largest total size the archives may expand to.").tag(config=True)
-    max_members = Int(20000, help="Most files all archives together may hold.").tag(config=True)
-    max_depth = Int(2, help="Archives inside archives are unpacked this deep (a student's own zip).").tag(config=True)
-    archive_timezone = Unicode("UTC", help="Time zone of the times stored in the archives.").tag(config=True)
-
-    def extract(self, archive_path: str, extracted_path: str) -> None:
-        self.journal = Journal(self.parent)
-        self.journal.save(Journal.empty())
-        self.budget = {"bytes": self.max_total_mb << 20, "members": self.max_members}
-        source, target = Path(archive_path), Path(extracted_path)
-        for path in sorted(source.rglob("*")):
-            relative = path.relative_to(source)
-            if path.is_symlink():  # a link in the download folder would copy whatever it points at
-                self.refuse(str(relative), "symbolic link")
-            elif path.is_file() and path.suffix.lower() == ".zip":
-                self.unzip(path, target / relative.parent / path.stem, str(relative), 1)
-            elif path.is_file():
-                (target / relative.parent).mkdir(parents=True, exist_ok=True)
-                shutil.copy2(path, target / relative)
-
-    def refuse(self, name: str, reason: str) -> None:
-        self.log.warning("Refused %s: %s", name, reason)
-        self.journal.add("refused", {"file": name, "reason": reason})
-
-    def unzip(self, archive: Path, folder: Path, label: str, depth: int) -> None:
-        try:
-            with zipfile.ZipFile(archive) as zipped:
-                members = [m for m in zipped.infolist() if not m.is_dir()]
-                if len(members) > self.budget["members"]:
-                    return self.refuse(label, f"holds {len(members)} files, more than the {self.max_members} allowed")
-                self.budget["members"] -= len(members)
-                for member in members:
-                    if not self.extract_member(zipped, member, folder, f"{label}/{member.filename}", depth):
-                        return  # the budget is spent: stop this archive, report it, go on with the next
-        except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError) as error:
-            self.refuse(label, f"not a readable zip archive ({error})")
-
-    def extract_member(self, zipped, member, folder: Path, label: str, depth: int) -> bool:
-        parts = PurePosixPath(member.filename.replace("\\", "/")).parts
-        if not parts or member.filename.startswith(("/", "\\")) or ".." in parts or ":" in parts[0]:
-            self.refuse(label, "its path leaves the archive's folder")
-            return True
-        if stat.S_ISLNK(member.external_attr >> 16):
-            self.refuse(label, "symbolic link")
-            return True
-        target = folder.joinpath(*parts)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        written = 0
-        # the sizes in an archive's directory can lie: count what really comes out
-        with zipped.open(member) as source, open(target, "wb") as sink:
-            while chunk := source.read(CHUNK):
-                written += len(chunk)
-                if written > self.budget["bytes"]:
-                    break
-                sink.write(chunk)
-        if written > self.budget["bytes"]:
-            target.unlink()
-            self.refuse(label, f"the archives expand beyond {self.max_total_mb} MB: unpacking stopped")
-            return False
-        self.budget["bytes"] -= written
-        when = datetime(*member.date_time, tzinfo=ZoneInfo(self.archive_timezone)).timestamp()
-        os.utime(target, (when, when))
-        if target.suffix.lower() == ".zip" and depth < self.max_depth:
-            self.unzip(target, target.with_suffix(""), label, depth + 1)
-            target.unlink()
-        return True
+    file: str
+    student: str
+    notebook: str
+    time: datetime
+    entry: str
+    name: str = ""
+    late: bool = False
+    note: str = ""
+    rank: tuple = field(default=())  # newest upload first; then exact name, Canvas's attempt, ids
 
 
 class LmsCollector(FileNameCollectorPlugin):
-    """Maps an extracted file to (student, notebook, time) with the course's patterns."""
+    """Maps each unpacked file to (student, notebook, time) from the upload it came from."""
 
-    patterns = List(Unicode(), help=(
-        "Regular expressions tried in order on each file's path relative to the extracted folder; "
-        "each names (?P<student_id>...) and (?P<file_id>...), optionally (?P<name>...) and "
-        "(?P<timestamp>...). Without a timestamp group the file's time (the archive's) is used.")).tag(config=True)
+    patterns = List(Unicode(), default_value=[CANVAS, GRADESCOPE], help=(
+        "Regular expressions, each matched against the whole name of an upload as the LMS wrote it "
+        "(a top-level file or a student's zip of a Canvas download; a submission folder of a Gradescope "
+        "export), never against names inside it. Named groups: student_id (or submission_id, looked up "
+        "in submission_metadata.yml), file_id, and optionally name, late, attempt.")).tag(config=True)
 
     def collect(self, submitted_file: str):
-        journal = Journal(self.parent)
-        extracted = Path(self.parent._format_collect_path(self.parent.extracted_directory))
-        relative = Path(submitted_file).relative_to(extracted).as_posix()
-        if os.path.splitext(submitted_file)[1] not in self.valid_ext:
-            journal.add("unmatched", {"file": relative, "reason": "not a notebook"})
-            return None
-        found = next((m for p in self.patterns or [self.named_regexp] if (m := re.match(p, relative))), None)
-        if found is None:
-            journal.add("unmatched", {"file": relative, "reason": "matches no file-name pattern"})
-            return None
-        info = {k: v for k, v in found.groupdict().items() if v is not None}
-        info.update(gradescope_submitter(extracted, relative, info))
-        if "submission_id" in info:  # no metadata file: the submission stands for the student
-            info.setdefault("student_id", f"submission_{info['submission_id']}")
-        # ids become folder names under submitted/: a loose pattern must not reach "../" or "."
-        if not SAFE_ID.fullmatch(info.get("student_id", "")) or not SAFE_ID.fullmatch(info.get("file_id", "")):
-            journal.add("unmatched", {"file": relative, "reason": "student id or notebook name is not a plain name"})
-            return None
-        if not info.get("timestamp"):
-            info["timestamp"] = datetime.fromtimestamp(os.stat(submitted_file).st_mtime, timezone.utc).isoformat()
+        if not hasattr(self, "decided"):
+            self.decided = self.plan()
+        relative = Path(submitted_file).relative_to(self.extracted).as_posix()
+        return self.decided.get(relative)  # None: not collected, and collect.json says why
+
+    def plan(self) -> dict:
+        app = self.parent
+        self.assignment = app.coursedir.assignment_id
+        self.extracted = Path(app._format_collect_path(app.extracted_directory))
+        journal = Journal(app)
         data = journal.load()
-        student = data["collected"].setdefault(info["student_id"], {"name": info.get("name", ""), "files": []})
-        student["files"].append({"file": relative, "notebook": info["file_id"] + ".ipynb",
-                                 "time": datetime.fromisoformat(info["timestamp"]).astimezone(timezone.utc).isoformat()})
+        try:
+            records = {r["file"]: r for r in json.loads((self.extracted.parent / ENTRIES).read_text())}
+        except (OSError, ValueError, KeyError, TypeError):
+            records = None
+        released_dir = Path(app.coursedir.format_path(app.coursedir.release_directory, ".", self.assignment))
+        released = sorted(p.stem for p in released_dir.glob("*.ipynb"))
+        self.metadata: dict[str, object] = {}
+        candidates: dict[tuple, list[Candidate]] = {}
+        for where, _, files in os.walk(self.extracted):
+            for name in files:
+                relative = Path(where, name).relative_to(self.extracted).as_posix()
+                record = (records or {}).get(relative)
+                if record is None:
+                    reason = ("not unpacked by this collect" if records is not None else
+                              "unpacked without vicourse's SafeExtractor: who handed it in, and when, is unknown")
+                    data["refused"].append({"file": relative, "reason": reason})
+                elif record["role"] == "metadata":
+                    data["read"].append({"file": relative, "as": "Gradescope's list of submitters and times"})
+                else:
+                    verdict = self.judge(record, released)
+                    if isinstance(verdict, Candidate):
+                        candidates.setdefault((verdict.student, verdict.notebook), []).append(verdict)
+                    else:
+                        data[verdict[0]].append({"file": relative, "reason": verdict[1]})
+        return self.choose(candidates, data, journal)
+
+    def judge(self, record: dict, released: list[str]):
+        """A Candidate, or ("unmatched" | "refused", why)."""
+        entry, inside = record["entry"], record["inside"]
+        info = match_entry(entry, self.patterns)
+        if info is None:
+            return "unmatched", f"matches no file-name pattern: {rename_hint(self.assignment)}"
+        when, name = datetime.fromisoformat(record["time"]), info.get("name", "")
+        if info.get("submission_id") and not info.get("student_id") and record.get("metadata"):
+            submitter = gradescope_submitter(self.read_metadata(record["metadata"]), info["submission_id"])
+            if submitter is None:
+                return "refused", f"{entry} is not listed in the export's {METADATA}"
+            info["student_id"], name, when = submitter["student_id"], submitter["name"], submitter["time"] or when
+        student = info.get("student_id") or f"submission_{info.get('submission_id')}"
+        if not SAFE_ID.fullmatch(student):
+            return "refused", f"the student id {student!r} in {entry} is not a plain name (letters, digits, _.@+-)"
+        own = identities({**info, "student_id": student})
+        parts = PurePosixPath(inside).parts if inside else ()
+        for part in parts:
+            if PurePosixPath(part).stem in released:
+                continue  # the assignment's own name speaks for nobody, however loose the patterns
+            other = classmates(speaks_for(part, self.patterns), own)
+            if other:
+                return "refused", (f"inside {entry} (student {student}), named like the upload of {other}: "
+                                   "a file inside a student's own upload cannot speak for a classmate")
+        if parts and parts[-1] == METADATA:
+            return "refused", f"a {METADATA} inside {entry}: only the one the export holds beside the uploads is read"
+        if any(part == "__MACOSX" or part.startswith("._") or any(fnmatch(part, g) for g in self.ignored())
+               for part in parts):
+            return "unmatched", "editor or system files (__MACOSX, ._*, CourseDirectory.ignore), not a notebook"
+        filename = parts[-1] if parts else entry
+        inner = match_entry(filename, self.patterns) if parts else info
+        stem = (inner or {}).get("file_id") or PurePosixPath(filename).stem
+        if suffix(filename) not in self.valid_ext:
+            return "unmatched", "not a notebook"
+        notebook, note = notebook_name(stem, suffix(filename), released)
+        if notebook is None:
+            return "unmatched", f"no plain notebook name can be read from {filename!r}: rename it {self.assignment}.ipynb"
+        exact = PurePosixPath(filename).stem in released
+        rank = (when, exact, int(info.get("attempt") or 0), int(info.get("submission_id") or 0), record["file"])
+        return Candidate(record["file"], student, notebook, when, entry, name, bool(info.get("late")), note, rank)
+
+    def ignored(self) -> list[str]:
+        return list(self.parent.coursedir.ignore)  # .ipynb_checkpoints, __pycache__, ...
+
+    def read_metadata(self, relative: str):
+        if relative not in self.metadata:
+            import yaml
+
+            try:
+                self.metadata[relative] = yaml.safe_load((self.extracted / relative).read_text(encoding="utf-8"))
+            except (OSError, ValueError, yaml.YAMLError):
+                self.metadata[relative] = None
+        return self.metadata[relative]
+
+    def choose(self, candidates: dict, data: dict, journal: Journal) -> dict:
+        """Keep the newest upload of each notebook of each student; journal everything."""
+        decided = {}
+        for (student, notebook), found in sorted(candidates.items()):
+            found.sort(key=lambda c: c.rank, reverse=True)
+            kept, skipped = found[0], found[1:]
+            decided[kept.file] = {"student_id": student, "file_id": PurePosixPath(notebook).stem,
+                                  "timestamp": as_utc(kept.time)}
+            person = data["collected"].setdefault(student, {"name": "", "files": [], "marked_late": False})
+            person["name"] = person["name"] or kept.name or next((c.name for c in skipped if c.name), "")
+            person["marked_late"] |= kept.late
+            person["files"].append({"file": kept.file, "notebook": notebook, "time": as_utc(kept.time),
+                                    "upload": kept.entry, **({"note": kept.note} if kept.note else {})})
+            if skipped:
+                same_time = [c.file for c in skipped if c.time == kept.time and digest(self.extracted / c.file)
+                             != digest(self.extracted / kept.file)]
+                data["duplicates"].append({"student": student, "notebook": notebook, "kept": kept.file,
+                                           "skipped": [c.file for c in skipped],
+                                           **({"same_time": same_time} if same_time else {})})
         journal.save(data)
-        return {k: info[k] for k in ("student_id", "file_id", "timestamp")}
+        return decided
 
 
-def gradescope_submitter(extracted: Path, relative: str, info: dict) -> dict:
-    """A Gradescope export names folders `submission_<id>`; its submission_metadata.yml gives
-    the student (SID, else email) and the submission time. {} when there is no such file."""
-    submission = info.get("submission_id")
-    if not submission:
-        return {}
-    top = extracted / relative.split(f"submission_{submission}/")[0]
-    try:
-        import yaml
+def classmates(named: set, own: set) -> str:
+    """Whom `named` identifies besides the uploader: students by id, else submission folders."""
+    students = {v for k, v in named if k == "student_id"}
+    others = students - {v for k, v in own if k == "student_id"}
+    if not students:
+        others = {v for k, v in named if k == "submission_id"} - {v for k, v in own if k == "submission_id"}
+        return ", ".join(f"submission_{v}" for v in sorted(others))
+    return ", ".join(f"student {v}" for v in sorted(others))
 
-        meta = yaml.safe_load((top / "submission_metadata.yml").read_text())[f"submission_{submission}"]
-        person = meta[":submitters"][0]
-        return {"student_id": str(person.get(":sid") or person.get(":email")), "name": person.get(":name", ""),
-                "timestamp": str(meta[":created_at"])}
-    except (OSError, KeyError, IndexError, TypeError, ValueError, AttributeError):
-        return {}
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def summary(root: Path, assignment: str) -> str:
     """The collect report, in words."""
-    data = json.loads((root / "reports" / assignment / "collect.json").read_text())
+    data = {**Journal.empty(), **json.loads((root / "reports" / assignment / "collect.json").read_text())}
     lines = [f"collected {len(data['collected'])} students' submissions of {assignment}"]
+    lines += [f"  read {r['file']} ({r['as']})" for r in data["read"]]
     lines += [f"  NOT COLLECTED {u['file']}: {u['reason']}" for u in data["unmatched"]]
     lines += [f"  REFUSED {r['file']}: {r['reason']}" for r in data["refused"]]
-    lines += [f"  duplicate {d['student']} {d['notebook']}: kept {d['kept']}, skipped {', '.join(d['skipped'])}"
-              for d in data["duplicates"]]
+    lines += [f"  FLAGGED {f['student']} {f['file']}: {f['reason']}" for f in data["flagged"]]
+    for d in data["duplicates"]:
+        lines.append(f"  duplicate {d['student']} {d['notebook']}: kept {d['kept']}, skipped {', '.join(d['skipped'])}")
+        if d.get("same_time"):
+            lines.append(f"    SAME UPLOAD TIME, DIFFERENT FILES: {', '.join(d['same_time'])}; check which one counts")
+    for student, info in sorted(data["collected"].items()):
+        lines += [f"  {student} {f['file']}: {f['note']}" for f in info["files"] if f.get("note")]
     lines += [f"  misnamed {m['student']}: {m['notebook']} (graded as {assignment}.ipynb when it is the only one)"
               for m in data["misnamed"]]
     lines += [f"  several notebooks from {s['student']}: {', '.join(s['notebooks'])}" for s in data["several_notebooks"]]

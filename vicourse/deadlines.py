@@ -1,8 +1,8 @@
 """Late flags: a submission's time against the assignment's deadline in nbgrader_config.py.
 
 The time is nbgrader's own `timestamp.txt` beside the submission, written by
-`nbgrader collect` (exchange) and by `nbgrader zip_collect` (from the archive's
-timestamps, vicourse/collect.py). Deadlines are set per assignment:
+`nbgrader collect` (exchange, vicourse/exchange.py) and by `nbgrader zip_collect` (the
+upload's time in the LMS download, vicourse/collect.py). Deadlines are set per assignment:
 
     c.Course.deadlines = {"01_entropy_kl": "2026-10-09 23:59:00 Europe/Berlin"}
 
@@ -11,6 +11,7 @@ A deadline without a time zone is read as UTC.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -56,4 +57,14 @@ def late_by(when: datetime | None, due: datetime | None) -> str:
 
 
 def lateness(root: Path, assignment: str, student: str, config) -> str:
-    return late_by(submitted_at(root, assignment, student), deadline(config, assignment))
+    """How late, by timestamp.txt and the deadline; else what the last collect found (Canvas's
+    `_LATE` marks a submission late by a due date it knows, a student's extension included)."""
+    return late_by(submitted_at(root, assignment, student), deadline(config, assignment)) or \
+        collected_late(root, assignment).get(student, "")
+
+
+def collected_late(root: Path, assignment: str) -> dict[str, str]:
+    try:
+        return dict(json.loads((root / "reports" / assignment / "collect.json").read_text()).get("late", {}))
+    except (OSError, ValueError, TypeError):
+        return {}

@@ -151,24 +151,26 @@ def spreadsheet_safe(value):
     return value
 
 
-GRADES_HEADER = ["student", "autograded", "autograded_max", "total", "total_max", "status", "late", "notes",
+GRADES_HEADER = ["student", "name", "autograded", "autograded_max", "total", "total_max", "status", "late", "notes",
                  "isolation"]
+NAMED = 2  # the columns before the questions: the student's id and name
 
 
 def write_report(root: Path, assignment: str, results: ClassResults | None = None) -> Path:
-    """reports/<assignment>/grades.csv: a row per submission, a column per question
-    (autograded and written), then totals, status, late flag, notes and isolation."""
+    """reports/<assignment>/grades.csv: a row per submission (the student's id and name), a column
+    per question (autograded and written), then totals, status, late flag, notes and isolation."""
     results = results or class_results(root, assignment)
     path = root / "reports" / assignment / "grades.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow([GRADES_HEADER[0], *results.columns, *GRADES_HEADER[1:]])
-        writer.writerow(["(max)", *[results.max_points[c] for c in results.columns], results.auto_max,
+        writer.writerow([*GRADES_HEADER[:NAMED], *results.columns, *GRADES_HEADER[NAMED:]])
+        writer.writerow(["(max)", "", *[results.max_points[c] for c in results.columns], results.auto_max,
                          results.auto_max, results.total_max, results.total_max, "", "", "", ""])
         for row in results.rows:
             writer.writerow([spreadsheet_safe(v) for v in [
-                row.student, *["" if row.scores.get(c) is None else row.scores[c] for c in results.columns],
+                row.student, "" if row.name == row.student else row.name,
+                *["" if row.scores.get(c) is None else row.scores[c] for c in results.columns],
                 row.autograded, results.auto_max, row.total, results.total_max, row.status, row.late,
                 "; ".join(row.notes), row.isolation,
             ]])
@@ -187,19 +189,20 @@ def print_table(csv_path: Path) -> str:
     """A fixed-width rendering of grades.csv (question columns as Q1, Q2, ...)."""
     with csv_path.open() as handle:
         rows = list(csv.DictReader(handle))
-    header = list(rows[0]) if rows else [GRADES_HEADER[0], *GRADES_HEADER[1:]]
-    questions = header[1 : header.index("autograded")]
+    header = list(rows[0]) if rows else GRADES_HEADER
+    questions = header[header.index("name") + 1 if "name" in header else 1 : header.index("autograded")]
     maxima, body = rows[0], rows[1:]
     short = [f"Q{i + 1}" for i in range(len(questions))]
-    lines = [f"{'student':<14}" + "".join(f"{s:>5}" for s in short) + f"{'auto':>9}{'total':>9}  status / notes"]
-    lines.append(f"{'(max)':<14}" + "".join(f"{_fmt(maxima[q]):>5}" for q in questions)
+    lines = [f"{'student':<24}" + "".join(f"{s:>5}" for s in short) + f"{'auto':>9}{'total':>9}  status / notes"]
+    lines.append(f"{'(max)':<24}" + "".join(f"{_fmt(maxima[q]):>5}" for q in questions)
                  + f"{_fmt(maxima['autograded']):>9}{_fmt(maxima['total']):>9}")
     for row in body:
         cells = "".join(f"{('-' if row[q] == '' else _fmt(row[q])):>5}" for q in questions)
         auto = f"{_fmt(row['autograded'])}/{_fmt(row['autograded_max'])}"
         total = f"{_fmt(row['total'])}/{_fmt(row['total_max'])}"
         notes = row["status"] + (f" (LATE: {row['late']})" if row["late"] else "") + (f": {row['notes']}" if row["notes"] else "")
-        lines.append(f"{row['student']:<14}{cells}{auto:>9}{total:>9}  {notes[:110]}")
+        who = f"{row['student']} {row.get('name') or ''}".strip()[:23]
+        lines.append(f"{who:<24}{cells}{auto:>9}{total:>9}  {notes[:110]}")
     legend = ", ".join(f"{s}={q}" for s, q in zip(short, questions))
     text = "\n".join(lines) + "\n  (" + legend + "; '-' = manual, not graded yet)"
     isolations = sorted({row["isolation"] for row in body})
