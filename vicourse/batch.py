@@ -48,9 +48,11 @@ import nbformat
 
 from nbgrader.utils import determine_grade
 
+from . import worker_view
+from .cluster import Access, check_scheduler, connect
 from .batch_worker import grade_submission, read_files, start_forkserver
 from .course import check_config, gradebook_url, open_gradebook, read_notebook
-from .gradebook_rows import write_rows, write_template
+from .gradebook_rows import write_rows
 from .grading_executor import CHECK_FAILED, is_test_cell
 from .release import generate_releases
 from .repair import edited_locked_cells, load_submission, repair
@@ -205,15 +207,20 @@ def grade_all(
     db_url: str | None = None,
     progress: bool = True,
     secret: bytes | None = None,
+    insecure: bool = False,
+    certs: Path | None = None,
 ) -> list[Outcome]:
     """Grade every submission that is new or changed (all with `force`); return one outcome
     for each submission asked for (those left as they were included), also saved as JSON.
 
     workers: local workers (default: the number of cores), unless `scheduler`
-    (tcp://host:8786) names a running dask cluster. db_url: the gradebook (default: the
+    (tls://host:8786) names a running dask cluster, reached with the client certificate in
+    `certs` (default: cluster-certs/); plain TCP only on loopback or with `insecure`
+    (vicourse/cluster.py). db_url: the gradebook (default: the
     course config's). timeout: wall-clock seconds for one submission. secret: what this batch's
     hidden inputs are drawn from (default: fresh random bytes, so no batch repeats another's)."""
     config = check_config(root)
+    access = check_scheduler(root, scheduler, insecure, certs) if scheduler else None  # refused before any work
     extra = list(extra or [])
     db_url = db_url or gradebook_url(root)
     course_id = config.CourseDirectory.get("course_id", "default_course")
@@ -253,14 +260,18 @@ def grade_all(
         # the ones still to grade are saved as their results come in: a batch cut short grades them next time
         save_outcomes(root, assignment, [o for name, o in outcomes.items() if name not in jobs])
         if jobs:
-            template = write_template(gradebook, assignment, root / TEMPLATES / f"{assignment}.db", course_id)
+            # what workers are given: the assignment's definition without its rubrics, and no source/
+            template, rubrics = worker_view.template(gradebook, assignment, root / TEMPLATES / f"{assignment}.db",
+                                                     course_id, config)
+            source = worker_view.source_folder(root, assignment)
             for job in jobs.values():
-                job["template"] = str(template)
+                job.update(template=str(template), source=str(source))
             late_plugin = late_submission_plugin(config)
-            with dask_client(scheduler, min(workers or os.cpu_count() or 1, len(jobs))) as (client, chosen), \
+            with dask_client(access, min(workers or os.cpu_count() or 1, len(jobs))) as (client, chosen), \
                     Progress(len(jobs), assignment, kept, progress) as bar:
                 for name, result in run_tasks(client, jobs, chosen):
                     outcome = outcomes[name]
+                    worker_view.restore_rubrics(result["files"], rubrics)
                     finish(root, assignment, outcome, result, gradebook, late_plugin)
                     save_outcomes(root, assignment, [outcome])  # a batch cut short resumes from here
                     bar.done(outcome)
@@ -377,13 +388,20 @@ LOCAL_CLUSTER_CONFIG = {
     "distributed.worker.profile.enabled": False,
     "distributed.admin.system-monitor.interval": "5s",
     "distributed.admin.tick.interval": "1s",
+    # dask starts an HTTP server in the scheduler and in each worker even without a dashboard, on every
+    # interface unless told otherwise (LOCAL_HTTP); these serve nothing: no task list, no worker logs
+    "distributed.scheduler.http.routes": [],
+    "distributed.worker.http.routes": [],
 }
+# Where those servers listen: loopback, on ports of the system's choosing.
+LOCAL_HTTP = {"dashboard_address": "127.0.0.1:0", "worker_dashboard_address": "127.0.0.1:0"}
 
 
 @contextlib.contextmanager
-def dask_client(scheduler: str | None, workers: int):
-    """A client of the cluster at `scheduler`, else of a local cluster of at least `workers`
-    single-threaded workers: one submission at a time per worker, one math thread per kernel.
+def dask_client(scheduler: Access | None, workers: int):
+    """A client of the cluster at `scheduler` (checked by cluster.check_scheduler), else of a local cluster
+    of at least `workers` single-threaded workers: one submission at a time per worker, one math
+    thread per kernel. The local cluster talks in memory (inproc://): it opens no port.
 
     The local cluster is kept for the rest of this process (closed when it exits), grown when a
     batch asks for more workers: a later batch (the demo's next assignment, the next test)
@@ -394,7 +412,7 @@ def dask_client(scheduler: str | None, workers: int):
     from distributed import Client, LocalCluster
 
     if scheduler:
-        with Client(scheduler, timeout=60) as client:
+        with connect(scheduler) as client:
             yield client, None
         return
     if workers == 1 and "cluster" not in _LOCAL:
@@ -409,7 +427,7 @@ def dask_client(scheduler: str | None, workers: int):
         # to import.
         with dask.config.set(LOCAL_CLUSTER_CONFIG):
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=False,
-                                   memory_limit=0, dashboard_address=None, silence_logs=logging.ERROR)
+                                   memory_limit=0, silence_logs=logging.ERROR, **LOCAL_HTTP)
         client = Client(cluster)
         _LOCAL.update(cluster=cluster, client=client)
     elif len(cluster.workers) < workers:
