@@ -159,12 +159,14 @@ def tls(course, tmp_path_factory):
             root, A, scheduler=address, timeout=120, extra=OPTIONS, progress=False)))
         grading.start()
         deadline = time.monotonic() + 120
-        while not (tls_cluster.busy("w1") and tls_cluster.kernels("w1")) and time.monotonic() < deadline:
+        while grading.is_alive() and not (tls_cluster.busy("w1") and tls_cluster.kernels("w1")) \
+                and time.monotonic() < deadline:
             time.sleep(0.2)
         killed_while_grading = bool(tls_cluster.kernels("w1"))
         tls_cluster.workers["w1"].send_signal(signal.SIGKILL)
         grading.join(300)
-        opened = sorted({line.split("\t", 1)[1] for line in (audit / "opened.tsv").read_text().splitlines()})
+        log = audit / "opened.tsv"
+        opened = sorted({line.split("\t", 1)[1] for line in (log.read_text() if log.exists() else "").splitlines()})
         yield {"root": root, "probes": results, "clients": (clients_before, clients_after),
                "planted": Path(marker).exists(), "control_planted": Path(marker + "-control").exists(),
                "outcomes": {o.student: o for o in done[0]} if done else {},

@@ -49,7 +49,8 @@ def template(gradebook, assignment: str, target: Path, course_id: str, config) -
     with tempfile.TemporaryDirectory(prefix="vicourse-template-") as private:
         made = write_template(gradebook, assignment, Path(private) / target.name, course_id)
         rubrics = strip_rubrics(made, config)
-        # SQLite leaves replaced text in its free pages; VACUUM writes the file anew without them
+        # SQLite built without secure_delete (Debian's has it) leaves replaced text in free pages; VACUUM
+        # writes the file anew without them
         connection = sqlite3.connect(made, isolation_level=None)
         connection.execute("VACUUM")
         connection.close()
