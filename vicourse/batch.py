@@ -10,7 +10,8 @@ For each `submitted/<student>/<assignment>/` the coordinator (this module)
 3. sends it, as bytes, as one dask task (vicourse/batch_worker.py) to a worker:
    by default a LocalCluster of one single-threaded worker per core, or
    an existing cluster (`scheduler`: `dask scheduler`/`dask worker`, dask-jobqueue,
-   dask-kubernetes; its workers share the course folder). The worker grades it
+   dask-kubernetes, over mutual TLS: vicourse/cluster.py; its workers read a few
+   paths of the course folder: vicourse/worker_view.py). The worker grades it
    with stock nbgrader's Autograde, configured by nbgrader_config.py (the sandbox,
    ExecuteWithChecks), in a scratch course with a private gradebook, killed with its
    kernel at the wall-clock limit, and returns plain data;
