@@ -267,17 +267,18 @@ def test_the_local_cluster_is_reachable_from_this_process_only():
     import urllib.error
     import urllib.request
 
-    import psutil
-
     with batch.dask_client(None, 2) as (client, _):
         info = client.scheduler_info()
         assert info["address"].startswith("inproc://")
         assert info["workers"] and all(a.startswith("inproc://") for a in info["workers"])
-        listening = [c.laddr for c in psutil.Process().net_connections(kind="inet") if c.status == psutil.CONN_LISTEN]
+        local = batch._LOCAL["cluster"]
+        servers = [local.scheduler.http_server, *(worker.http_server for worker in local.workers.values())]
+        # every socket each server listens on, IPv6 included (tornado keeps them in _sockets)
+        listening = [sock.getsockname() for server in servers for sock in server._sockets.values()]
         assert len(listening) >= 3  # the scheduler's and each worker's HTTP server
-        assert all(cluster.is_loopback(address.ip) for address in listening), listening
-        for address in listening:
+        assert all(cluster.is_loopback(host) for host, *_ in listening), listening
+        for _, port, *_ in listening:
             for page in ("/info/main/workers.html", "/metrics", "/health"):
                 with pytest.raises(urllib.error.HTTPError, match="404"):
-                    urllib.request.urlopen(f"http://127.0.0.1:{address.port}{page}", timeout=5)
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}{page}", timeout=5)
 

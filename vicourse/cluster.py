@@ -110,8 +110,8 @@ def check_plain_cluster(client, chosen: Access) -> None:
     info = client.scheduler_info()
     reachable = sorted(address for address in [info["address"], *info["workers"]]
                        if not is_loopback(scheme_and_host(address)[1]))
-    if not reachable:
-        return
+    if not reachable or not is_loopback(scheme_and_host(chosen.scheduler)[1]):
+        return  # nothing beyond this machine, or check_scheduler has refused or warned already
     if not chosen.insecure:
         raise InsecureCluster(f"refusing to grade on {chosen.scheduler}: it is plain TCP, and other machines can "
                               f"reach it at {', '.join(reachable)}. Use mutual TLS (`make cluster-certs`, "
