@@ -7,7 +7,8 @@ start with the TLS options that command prints. Then, with that one cluster:
 
 * clients without a certificate, and with one from another CA, are refused, and can run
   nothing; the same client without a certificate runs code on a plain-TCP scheduler;
-* a scheduler whose certificate another CA signed gets no submission from the coordinator;
+* a scheduler whose certificate another CA signed gets no submission from the coordinator,
+  nor does a plain-TCP one on loopback whose worker listens on the network;
 * `grade_all` grades every submission while one worker is killed mid-batch;
 * the workers open nothing of the course beyond what grading needs (a Python audit hook
   in each worker process logs what they open and list): not source/, not submissions
@@ -45,6 +46,7 @@ QUESTION = ("### Question C (not graded here)\n\nIs `double` linear?\n\n=== BEGI
             f"**Mark scheme.** Full marks when <em>{RUBRIC}</em>.\n=== END MARK SCHEME ===")
 DATA = "x\n1\n"
 PROBE_TIMEOUT = 3  # seconds a refused client keeps trying
+NETWORK = "192.0.2.1"  # TEST-NET-1: an address on no network, for a worker that says it is on one
 
 
 def add_rubric_and_data(root: Path) -> None:
@@ -63,7 +65,7 @@ def refused(attempt) -> str | None:
     """None if `attempt()` worked; else why it failed."""
     try:
         attempt()
-    except Exception as exc:  # noqa: BLE001 - any failure to connect is a refusal
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - any failure to connect is a refusal (InsecureCluster too)
         return f"{type(exc).__name__}: {exc}"[:200]
     return None
 
@@ -97,10 +99,19 @@ def tls_without_certificate(address: str, ca: Path) -> None:
     asyncio.run(talk())
 
 
-def coordinator_connects(root: Path, port: int) -> None:
-    """What grade_all does before it sends a submission: check the address, connect with the client certificate."""
-    with cluster.connect(cluster.check_scheduler(root, f"tls://127.0.0.1:{port}")) as client:
+def coordinator_connects(root: Path, address: str) -> None:
+    """What grade_all does before it sends a submission: check the address, connect (with the
+    client certificate for tls://), and for plain TCP ask where the scheduler and workers listen."""
+    with cluster.connect(cluster.check_scheduler(root, address)) as client:
         client.scheduler_info()
+
+
+def once_a_worker_joined(address: str, then):
+    from distributed import Client
+
+    with Client(address, timeout=30) as waiting:
+        waiting.wait_for_workers(1, timeout=60)
+    return then()
 
 
 @pytest.fixture(scope="module")
@@ -128,8 +139,9 @@ def tls(course, tmp_path_factory):
     tls_cluster = Cluster(certs, env=env)
     try:
         marker = str(audit / "intruder-ran")
-        # another CA's scheduler, and a plain-TCP one (the control: there a client needs nothing)
-        rogue_port, plain_port = free_port(), free_port()
+        # another CA's scheduler, and a plain-TCP one on loopback (the control: there a client needs
+        # nothing) with a worker that says it listens on the network (it listens on loopback)
+        rogue_port, plain_port, worker_port = free_port(), free_port(), free_port()
         common = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
                       env=dict(os.environ, PYTHONPATH=str(ROOT)))
         processes.append(subprocess.Popen([*run_module_command("distributed.cli.dask_scheduler"),
@@ -137,6 +149,11 @@ def tls(course, tmp_path_factory):
                                                                             dashboard=None)[2:]], **common))
         processes.append(subprocess.Popen([*run_module_command("distributed.cli.dask_scheduler"), "--host",
                                            "127.0.0.1", "--port", str(plain_port), "--no-dashboard"], **common))
+        processes.append(subprocess.Popen([*run_module_command("distributed.cli.dask_worker"),
+                                           f"tcp://127.0.0.1:{plain_port}", "--listen-address",
+                                           f"tcp://127.0.0.1:{worker_port}", "--contact-address",
+                                           f"tcp://{NETWORK}:{worker_port}", "--nthreads", "1", "--no-nanny",
+                                           "--no-dashboard", "--memory-limit", "0"], **common))
         clients_before = tls_cluster.client.run_on_scheduler(lambda dask_scheduler: sorted(dask_scheduler.clients))
         address = tls_cluster.address
         probes = {
@@ -144,7 +161,10 @@ def tls(course, tmp_path_factory):
             "TLS without a certificate": lambda: tls_without_certificate(address, certs / "client" / "ca.pem"),
             "another CA's client certificate": lambda: client_run(address, marker,
                                                                   cluster_certs.security(rogue, "client")),
-            "the coordinator to another CA's scheduler": lambda: coordinator_connects(root, rogue_port),
+            "the coordinator to another CA's scheduler": lambda: coordinator_connects(
+                root, f"tls://127.0.0.1:{rogue_port}"),
+            "the coordinator to plain TCP with a worker on the network": lambda: once_a_worker_joined(
+                f"tcp://127.0.0.1:{plain_port}", lambda: coordinator_connects(root, f"tcp://127.0.0.1:{plain_port}")),
             "control: no certificate, plain-TCP scheduler": lambda: client_run(f"tcp://127.0.0.1:{plain_port}",
                                                                                 marker + "-control"),
         }
@@ -208,6 +228,11 @@ def test_the_coordinator_sends_nothing_to_a_scheduler_of_another_ca(tls):
     assert tls["probes"]["the coordinator to another CA's scheduler"], "the coordinator trusted another CA's scheduler"
 
 
+def test_plain_tcp_on_loopback_with_a_worker_on_the_network_is_refused(tls):
+    why = tls["probes"]["the coordinator to plain TCP with a worker on the network"]
+    assert why and why.startswith("InsecureCluster") and f"tcp://{NETWORK}:" in why, why
+
+
 def test_grade_all_over_tls_grades_everything_while_a_worker_dies(tls):
     outcomes = tls["outcomes"]
     assert tls["killed_while_grading"], "w1 was not grading when it was killed"
@@ -252,13 +277,13 @@ def test_the_workers_template_has_no_rubric_and_the_graded_notebook_has_it_as_st
 def test_plain_tcp_beyond_loopback_is_refused_unless_insecure(course, tmp_path, capsys):
     fresh = copy_course(TOY, tmp_path / "toy", config=ROOT / "nbgrader_config.py")
     with pytest.raises(cluster.InsecureCluster, match="--insecure"):
-        batch.grade_all(fresh, A, scheduler="tcp://192.0.2.1:8786", progress=False)  # TEST-NET-1: nobody there
+        batch.grade_all(fresh, A, scheduler=f"tcp://{NETWORK}:8786", progress=False)
     assert not (fresh / "build").exists() and not (fresh / "gradebook.db").exists()  # refused before any work
     root = course[0]
-    chosen = cluster.check_scheduler(root, "tcp://192.0.2.1:8786", insecure=True)
+    chosen = cluster.check_scheduler(root, f"tcp://{NETWORK}:8786", insecure=True)
     assert chosen.security is None and "UNENCRYPTED" in capsys.readouterr().err
     assert cluster.check_scheduler(root, "tcp://127.0.0.1:8786").security is None  # loopback: this machine only
-    assert cluster.check_scheduler(root, "tls://192.0.2.1:8786").security.require_encryption
+    assert cluster.check_scheduler(root, f"tls://{NETWORK}:8786").security.require_encryption
 
 
 def test_the_local_cluster_is_reachable_from_this_process_only():
