@@ -169,8 +169,9 @@ def main() -> None:
           f"TCP {', '.join(f'{s:.2f}' for s in per_submission['tcp'])} s, "
           f"TLS {', '.join(f'{s:.2f}' for s in per_submission['tls'])} s per submission: "
           f"{end['tls'] - end['tcp']:+.2f} s ({end['tls'] / end['tcp']:.3f}x)")
-    print(f"  for scale: a grading kernel's start, median over those batches, {kernel * 1000:.0f} ms; "
-          f"TLS's round-trip cost is {(trip['tls'] - trip['tcp']) / kernel:.1%} of it")
+    print(f"  TLS's overhead: {(trip['tls'] - trip['tcp']) * 1000:+.1f} ms per submission and "
+          f"{(connects['tls'] - connects['tcp']) * 1000:+.0f} ms per batch, against a grading kernel's start of "
+          f"{kernel * 1000:.0f} ms (median over those batches)")
 
 
 if __name__ == "__main__":
