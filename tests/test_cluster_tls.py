@@ -23,6 +23,7 @@ import asyncio
 import os
 import shutil
 import signal
+import socket
 import ssl
 import stat
 import subprocess
@@ -106,6 +107,18 @@ def coordinator_connects(root: Path, address: str) -> None:
         client.scheduler_info()
 
 
+def wait_until_listening(port: int, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
 def once_a_worker_joined(address: str, then):
     from distributed import Client
 
@@ -165,10 +178,10 @@ def tls(course, tmp_path_factory):
                 root, f"tls://127.0.0.1:{rogue_port}"),
             "the coordinator to plain TCP with a worker on the network": lambda: once_a_worker_joined(
                 f"tcp://127.0.0.1:{plain_port}", lambda: coordinator_connects(root, f"tcp://127.0.0.1:{plain_port}")),
-            "control: no certificate, plain-TCP scheduler": lambda: client_run(f"tcp://127.0.0.1:{plain_port}",
-                                                                                marker + "-control"),
+            "control: no certificate, plain-TCP scheduler": lambda: once_a_worker_joined(
+                f"tcp://127.0.0.1:{plain_port}", lambda: client_run(f"tcp://127.0.0.1:{plain_port}", marker + "-ok")),
         }
-        time.sleep(1.5)  # the two schedulers above are listening
+        wait_until_listening(rogue_port)  # refused for its certificate, not for being down
         with ThreadPoolExecutor(len(probes)) as pool:
             waiting = {name: pool.submit(refused, probe) for name, probe in probes.items()}
             results = {name: future.result() for name, future in waiting.items()}
@@ -188,7 +201,7 @@ def tls(course, tmp_path_factory):
         log = audit / "opened.tsv"
         opened = sorted({line.split("\t", 1)[1] for line in (log.read_text() if log.exists() else "").splitlines()})
         yield {"root": root, "probes": results, "clients": (clients_before, clients_after),
-               "planted": Path(marker).exists(), "control_planted": Path(marker + "-control").exists(),
+               "planted": Path(marker).exists(), "control_planted": Path(marker + "-ok").exists(),
                "outcomes": {o.student: o for o in done[0]} if done else {},
                "killed_while_grading": killed_while_grading, "opened": opened}
     finally:
@@ -217,6 +230,8 @@ def test_clients_without_the_course_certificate_are_refused(tls):
     probes = tls["probes"]
     for name in ("plain TCP to the TLS port", "TLS without a certificate", "another CA's client certificate"):
         assert probes[name], f"{name}: connected"
+    assert "SSL" in probes["TLS without a certificate"]  # the server ended the TLS session
+    assert "certificate" in probes["another CA's client certificate"].lower()
     assert not tls["planted"], "a client without the course's certificate ran code on the cluster"
     assert tls["clients"][0] == tls["clients"][1], "the scheduler registered a client it should have refused"
     # the probe works: on a plain-TCP scheduler the same client, with no certificate, runs its code
@@ -225,7 +240,9 @@ def test_clients_without_the_course_certificate_are_refused(tls):
 
 
 def test_the_coordinator_sends_nothing_to_a_scheduler_of_another_ca(tls):
-    assert tls["probes"]["the coordinator to another CA's scheduler"], "the coordinator trusted another CA's scheduler"
+    why = tls["probes"]["the coordinator to another CA's scheduler"]
+    assert why, "the coordinator trusted another CA's scheduler"
+    assert "certificate" in why.lower(), why
 
 
 def test_plain_tcp_on_loopback_with_a_worker_on_the_network_is_refused(tls):
