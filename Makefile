@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 A ?=
 
-.PHONY: install demo test release solutions examples calibrate autograde collect roster grade report feedback benchmark doctor clean
+.PHONY: install demo test release solutions examples calibrate autograde collect roster grade cluster-certs report feedback benchmark doctor clean
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,8 +42,11 @@ collect: install       ## Canvas/Gradescope zip in downloaded/A/archive/ -> subm
 roster: install        ## students' names (CSV: id, first name, last name) into the gradebook: make roster FILE=roster.csv
 	$(PY) -m vicourse roster $(or $(FILE),roster.csv)
 
-grade: install         ## batch autograde (dask), resumable: make grade A=01_entropy_kl [JOBS=n] [SCHEDULER=tcp://host:8786] [FORCE=1]
-	$(PY) -m vicourse grade $(A) $(if $(JOBS),--workers $(JOBS)) $(if $(SCHEDULER),--scheduler $(SCHEDULER)) $(if $(FORCE),--force)
+grade: install         ## batch autograde (dask), resumable: make grade A=01_entropy_kl [JOBS=n] [SCHEDULER=tls://host:8786] [FORCE=1]
+	$(PY) -m vicourse grade $(A) $(if $(JOBS),--workers $(JOBS)) $(if $(SCHEDULER),--scheduler $(SCHEDULER)) $(if $(FORCE),--force) $(if $(INSECURE),--insecure)
+
+cluster-certs: install ## a CA and TLS certificates for a grading cluster in cluster-certs/ (kept by make clean): docs/cluster.md
+	$(PY) -m vicourse cluster-certs $(if $(SCHEDULER),--scheduler $(SCHEDULER)) $(if $(FORCE),--force)
 
 report: install        ## grades.csv, Gradescope, Canvas, similarity, class report: make report A=01_entropy_kl
 	$(PY) -m vicourse report $(A)
@@ -55,12 +58,13 @@ doctor: install        ## what isolation student kernels get on this machine, sh
 	$(PY) -m vicourse doctor
 
 
-benchmark: install     ## batch (dask) vs stock serial autograde; fast calibration vs stock autograde; sandbox overhead; every notebook against its time budget, torch ones over 5 seeds; 05's GM-VAE from three starts
+benchmark: install     ## batch (dask) vs stock serial autograde; fast calibration vs stock autograde; sandbox overhead; every notebook against its time budget, torch ones over 5 seeds; 05's GM-VAE from three starts; TLS vs plain TCP per submission
 	$(PY) benchmarks/autograde.py
 	$(PY) benchmarks/calibration_vs_autograde.py
 	$(PY) benchmarks/sandbox_overhead.py
 	$(PY) benchmarks/notebooks.py
 	$(PY) benchmarks/gmvae_starts.py
+	$(PY) benchmarks/cluster_tls.py
 
 clean:
 	rm -rf build autograded/*/ submitted feedback reports gradebook.db

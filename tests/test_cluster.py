@@ -55,9 +55,8 @@ def postgres_binaries() -> str | None:
 
 
 PG_BIN = postgres_binaries()
-if PG_BIN is None and not os.environ.get("CI"):
-    pytest.skip("PostgreSQL server binaries (initdb, pg_ctl, postgres) not found: install Debian's postgresql "
-                "package to run the cluster + PostgreSQL test", allow_module_level=True)
+# skipped in the `graded` fixture, not here: tests/test_cluster_tls.py imports this module's helpers
+NO_POSTGRES = PG_BIN is None and not os.environ.get("CI")
 
 
 def free_port() -> int:
@@ -101,24 +100,36 @@ class Postgres:
 
 
 class Cluster:
-    """`dask scheduler` and two `dask worker --nthreads 1` processes on localhost."""
+    """`dask scheduler` and two `dask worker --nthreads 1` processes on localhost; with `certs` (a
+    folder of `vicourse cluster-certs`), over mutual TLS, started with the options it prints.
+    env: more variables for the processes."""
 
-    def __init__(self):
+    def __init__(self, certs: Path | None = None, env: dict | None = None):
         self.port = free_port()
-        self.address = f"tcp://127.0.0.1:{self.port}"
-        env = dict(os.environ, PYTHONPATH=str(ROOT))  # the workers import this copy of the library
+        env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}  # the workers import this copy of the library
         common = dict(env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        self.scheduler = subprocess.Popen([*run_module_command("distributed.cli.dask_scheduler"), "--host",
-                                           "127.0.0.1", "--port", str(self.port), "--no-dashboard"], **common)
-        self.workers = {
-            name: subprocess.Popen([*run_module_command("distributed.cli.dask_worker"), self.address,
-                                    "--nthreads", "1", "--no-nanny", "--name", name, "--no-dashboard",
-                                    "--memory-limit", "0"], **common)
-            for name in ("w1", "w2")
-        }
         from distributed import Client
 
-        self.client = Client(self.address, timeout=60)
+        security = None
+        if certs is None:
+            self.address = f"tcp://127.0.0.1:{self.port}"
+            scheduler = ["--host", "127.0.0.1", "--port", str(self.port), "--no-dashboard"]
+            worker = [self.address, "--nthreads", "1", "--no-dashboard"]
+        else:
+            from vicourse import cluster_certs
+
+            self.address = f"tls://127.0.0.1:{self.port}"
+            scheduler = cluster_certs.scheduler_command(certs, self.port, "127.0.0.1", dashboard=None)[2:]
+            worker = cluster_certs.worker_command(certs, self.address, "1")[2:]
+            security = cluster_certs.security(certs, "client")
+        self.scheduler = subprocess.Popen([*run_module_command("distributed.cli.dask_scheduler"), *scheduler],
+                                          **common)
+        self.workers = {
+            name: subprocess.Popen([*run_module_command("distributed.cli.dask_worker"), *worker, "--no-nanny",
+                                    "--name", name, "--memory-limit", "0"], **common)
+            for name in ("w1", "w2")
+        }
+        self.client = Client(self.address, timeout=60, security=security)
         self.client.wait_for_workers(2, timeout=120)
 
     def busy(self, name: str) -> bool:
@@ -145,6 +156,9 @@ class Cluster:
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
+    if NO_POSTGRES:
+        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl, postgres) not found: install Debian's postgresql "
+                    "package to run the cluster + PostgreSQL test")
     database = Postgres()
     cluster = None
     try:

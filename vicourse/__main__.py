@@ -9,6 +9,7 @@
   roster FILE              students' names from a CSV (id, first name, last name) into the gradebook
   grade A [options]        batch-autograde submitted/*/A (new or changed ones; --force: all) on
                            --workers local processes or the dask cluster at --scheduler, then report
+  cluster-certs            a CA and TLS certificates for a grading cluster, and where each goes
   report A                 reports/A/: grades.csv, Gradescope results.json, canvas.csv,
                            similarity, class_report.html; prints the per-question table
   grade-one PATH [--json]  grade one notebook in a scratch copy of the course, same sandbox
@@ -32,12 +33,12 @@ from .sandbox import isolation
 
 
 def grade(root, assignment: str, workers: int, timeout: float, cell_timeout: int | None, only=None,
-          force: bool = False, scheduler: str | None = None) -> str:
+          force: bool = False, scheduler: str | None = None, insecure: bool = False, certs=None) -> str:
     extra = [f"--Execute.timeout={cell_timeout}"] if cell_timeout else []
     saved_runs = {name: saved.get("run") for name, saved in batch.load_outcomes(root, assignment).items()}
     started = time.perf_counter()
     outcomes = batch.grade_all(root, assignment, workers=workers, timeout=timeout, extra=extra, only=only,
-                               force=force, scheduler=scheduler)
+                               force=force, scheduler=scheduler, insecure=insecure, certs=certs)
     seconds = time.perf_counter() - started
     table = report.print_table(reports.write_all(root, assignment))
     graded_now = sum(o.run != saved_runs.get(o.student) for o in outcomes)  # a graded one gets this run's stamp
@@ -140,6 +141,17 @@ def demo(root, workers: int) -> None:
     print(f"== done in {time.perf_counter() - started:.0f} s: reports/ (grades), feedback/ (student HTML) ==")
 
 
+def cluster_certs(root, certs, scheduler: str | None, force: bool) -> None:
+    """Make the grading cluster's CA and certificates, and say where each goes."""
+    from .cluster_certs import CERTS, create, instructions
+
+    config = course.check_config(root)
+    folder = create(Path(certs) if certs else root / CERTS, config.CourseDirectory.get("course_id", "course"), force)
+    text = instructions(folder.resolve(), scheduler)
+    (folder / "README.txt").write_text(text)
+    print(text)
+
+
 def doctor() -> bool:
     """Print what isolation a student kernel gets here, and prove it with a few attacks."""
     from .doctor import run_doctor
@@ -149,13 +161,18 @@ def doctor() -> bool:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="vicourse", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["release", "solutions", "examples", "calibrate", "collect", "roster", "grade", "report",
-                                            "grade-one", "feedback", "demo", "doctor"])
+    parser.add_argument("command", choices=["release", "solutions", "examples", "calibrate", "collect", "roster", "grade",
+                                            "report", "grade-one", "feedback", "demo", "doctor", "cluster-certs"])
     parser.add_argument("assignments", nargs="*")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="grade: local dask worker processes, one submission each at a time")
-    parser.add_argument("--scheduler", help="grade: a running dask cluster (tcp://host:8786) instead of local workers")
-    parser.add_argument("--force", action="store_true", help="grade: regrade submissions that have not changed")
+    parser.add_argument("--scheduler", help="grade: a running dask cluster (tls://host:8786) instead of local workers; "
+                                            "cluster-certs: the address to print in the command lines")
+    parser.add_argument("--certs", help="cluster-certs, grade: the certificates' folder (default: cluster-certs/)")
+    parser.add_argument("--insecure", action="store_true",
+                        help="grade: allow a plain tcp:// scheduler that other machines can reach (not advised)")
+    parser.add_argument("--force", action="store_true", help="grade: regrade submissions that have not changed; "
+                                                             "cluster-certs: replace the CA and every certificate")
     parser.add_argument("--db-url", help="the gradebook's SQLAlchemy URL (default: c.CourseDirectory.db_url)")
     parser.add_argument("--timeout", type=float, default=900, help="seconds allowed per submission")
     parser.add_argument("--cell-timeout", type=int, default=None, help="override the per-cell limit")
@@ -194,6 +211,8 @@ def main(argv=None) -> None:
         if len(args.assignments) != 1:
             parser.error("roster needs one CSV file (id, first name, last name)")
         roster(root, Path(args.assignments[0]))
+    elif args.command == "cluster-certs":
+        cluster_certs(root, args.certs, args.scheduler, args.force)
     else:
         if not names:
             parser.error(f"{args.command} needs an assignment name")
@@ -203,7 +222,7 @@ def main(argv=None) -> None:
                     sys.exit(1)
             elif args.command == "grade":
                 print(grade(root, name, args.workers, args.timeout, args.cell_timeout, force=args.force,
-                            scheduler=args.scheduler))
+                            scheduler=args.scheduler, insecure=args.insecure, certs=args.certs))
             elif args.command == "report":
                 print(report.print_table(reports.write_all(root, name)))
             elif args.command == "collect":

@@ -10,7 +10,8 @@ For each `submitted/<student>/<assignment>/` the coordinator (this module)
 3. sends it, as bytes, as one dask task (vicourse/batch_worker.py) to a worker:
    by default a LocalCluster of one single-threaded worker per core, or
    an existing cluster (`scheduler`: `dask scheduler`/`dask worker`, dask-jobqueue,
-   dask-kubernetes; its workers share the course folder). The worker grades it
+   dask-kubernetes, over mutual TLS: vicourse/cluster.py; its workers read a few
+   paths of the course folder: vicourse/worker_view.py). The worker grades it
    with stock nbgrader's Autograde, configured by nbgrader_config.py (the sandbox,
    ExecuteWithChecks), in a scratch course with a private gradebook, killed with its
    kernel at the wall-clock limit, and returns plain data;
@@ -49,9 +50,11 @@ from pathlib import Path
 
 from nbgrader.utils import determine_grade
 
+from . import worker_view
 from .batch_worker import grade_submission, start_forkserver
+from .cluster import Access, check_scheduler, connect
 from .course import check_config, gradebook_url, open_gradebook, read_notebook
-from .gradebook_rows import write_rows, write_template
+from .gradebook_rows import write_rows
 from .grading_executor import CHECK_FAILED, is_test_cell
 from .release import generate_releases
 from .exchange import course_copies
@@ -223,16 +226,21 @@ def grade_all(
     db_url: str | None = None,
     progress: bool = True,
     secret: bytes | None = None,
+    insecure: bool = False,
+    certs: Path | None = None,
 ) -> list[Outcome]:
     """Grade every submission that is new or changed (all with `force`); return one outcome
     for each submission asked for (those left as they were included), also saved as JSON.
 
     workers: local workers (default: the number of cores), unless `scheduler`
-    (tcp://host:8786) names a running dask cluster. db_url: the gradebook (default: the
+    (tls://host:8786) names a running dask cluster, reached with the client certificate in
+    `certs` (default: cluster-certs/); plain TCP only on loopback or with `insecure`
+    (vicourse/cluster.py). db_url: the gradebook (default: the
     course config's). timeout: wall-clock seconds for one submission. secret: what this batch's
     hidden inputs are drawn from (default: fresh random bytes, so no batch repeats another's)."""
     refuse_in_grading_process()
     config = check_config(root)
+    access = check_scheduler(root, scheduler, insecure, certs) if scheduler else None  # refused before any work
     extra = list(extra or [])
     db_url = db_url or gradebook_url(root)
     course_id = config.CourseDirectory.get("course_id", "default_course")
@@ -270,15 +278,19 @@ def grade_all(
         # the ones still to grade are saved as their results come in: a batch cut short grades them next time
         save_outcomes(root, assignment, [o for name, o in outcomes.items() if name not in jobs])
         if jobs:
-            template = write_template(gradebook, assignment, root / TEMPLATES / f"{assignment}.db", course_id)
+            # what workers are given: the assignment's definition without its rubrics, and no source/
+            template, rubrics = worker_view.template(gradebook, assignment, root / TEMPLATES / f"{assignment}.db",
+                                                     course_id, config)
+            source = worker_view.source_folder(root, assignment)
             for job in jobs.values():
-                job["template"] = str(template)
+                job.update(template=str(template), source=str(source))
             late_plugin = late_submission_plugin(config)
             before = {name: list(outcomes[name].notes) for name in jobs}  # the coordinator's own notes
-            with dask_client(scheduler, min(workers or os.cpu_count() or 1, len(jobs))) as (client, chosen), \
+            with dask_client(access, min(workers or os.cpu_count() or 1, len(jobs))) as (client, chosen), \
                     Progress(len(jobs), assignment, kept, progress) as bar:
                 for name, result in run_tasks(client, jobs, chosen):
                     outcome = outcomes[name]
+                    worker_view.restore_rubrics(result["files"], rubrics)
                     finish(root, assignment, outcome, result, gradebook, late_plugin)
                     save_outcomes(root, assignment, [outcome])  # a batch cut short resumes from here
                     bar.done(outcome)
@@ -294,6 +306,7 @@ def grade_all(
                     outcome = outcomes[name] = Outcome(name, notes=notes, digest=digests[name], run=run,
                                                        hidden_seed=first.hidden_seed)
                     for _, result in run_tasks(client, {name: jobs[name]}, chosen[:1] if chosen else None):
+                        worker_view.restore_rubrics(result["files"], rubrics)
                         finish(root, assignment, outcome, result, gradebook, late_plugin)
                     save_outcomes(root, assignment, [outcome])
     fallback = isolation(config).summary
@@ -426,13 +439,20 @@ LOCAL_CLUSTER_CONFIG = {
     "distributed.worker.profile.enabled": False,
     "distributed.admin.system-monitor.interval": "5s",
     "distributed.admin.tick.interval": "1s",
+    # dask starts an HTTP server in the scheduler and in each worker even without a dashboard, on every
+    # interface unless told otherwise (LOCAL_HTTP); these serve nothing: no task list, no worker logs
+    "distributed.scheduler.http.routes": [],
+    "distributed.worker.http.routes": [],
 }
+# Where those servers listen: loopback, on ports of the system's choosing.
+LOCAL_HTTP = {"dashboard_address": "127.0.0.1:0", "worker_dashboard_address": "127.0.0.1:0"}
 
 
 @contextlib.contextmanager
-def dask_client(scheduler: str | None, workers: int):
-    """A client of the cluster at `scheduler`, else of a local cluster of at least `workers`
-    single-threaded workers: one submission at a time per worker, one math thread per kernel.
+def dask_client(scheduler: Access | None, workers: int):
+    """A client of the cluster at `scheduler` (checked by cluster.check_scheduler), else of a local cluster
+    of at least `workers` single-threaded workers: one submission at a time per worker, one math
+    thread per kernel. The local cluster talks in memory (inproc://): it opens no port.
 
     The local cluster is kept for the rest of this process (closed when it exits), grown when a
     batch asks for more workers: a later batch (the demo's next assignment, the next test)
@@ -443,7 +463,7 @@ def dask_client(scheduler: str | None, workers: int):
     from distributed import Client, LocalCluster
 
     if scheduler:
-        with Client(scheduler, timeout=60) as client:
+        with connect(scheduler) as client:
             yield client, None
         return
     if workers == 1 and "cluster" not in _LOCAL:
@@ -458,7 +478,7 @@ def dask_client(scheduler: str | None, workers: int):
         # to import.
         with dask.config.set(LOCAL_CLUSTER_CONFIG):
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=False,
-                                   memory_limit=0, dashboard_address=None, silence_logs=logging.ERROR)
+                                   memory_limit=0, silence_logs=logging.ERROR, **LOCAL_HTTP)
         client = Client(cluster)
         _LOCAL.update(cluster=cluster, client=client)
     elif len(cluster.workers) < workers:

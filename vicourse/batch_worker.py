@@ -4,7 +4,8 @@
 cluster that shares the course folder). It builds a scratch course on the worker's
 own disk: the staged submission (sent as bytes by the coordinator), a private copy
 of the template gradebook that knows the assignment, and the course's config with
-its paths pointed there; release/, source/ and grader_tests/ are read from the
+its paths pointed there; release/, grader_tests/ and the non-notebook files of
+source/ (copied to build/worker-source/: vicourse/worker_view.py) are read from the
 shared course folder. Stock nbgrader's Autograde converter (vicourse/grading_child.py), configured by the
 course's nbgrader_config.py (so kernels start through ExecuteWithChecks and the
 sandbox), grades it in a child process forked from a forkserver that has nbgrader,

@@ -68,7 +68,8 @@ def scratch_config(job: dict, scratch: Path):
     course = Path(job["course"])
     config = check_config(course)
     config.CourseDirectory.root = str(scratch)
-    config.CourseDirectory.source_directory = str(course / "source")
+    # the non-notebook files of source/<A> (vicourse/worker_view.py): a worker never reads source/
+    config.CourseDirectory.source_directory = job.get("source") or str(course / "source")
     config.CourseDirectory.submitted_directory = "submitted"
     config.CourseDirectory.autograded_directory = "autograded"
     config.CourseDirectory.db_url = f"sqlite:///{scratch / 'gradebook.db'}"
