@@ -62,3 +62,41 @@ def test_a_correct_06_beside_a_200_process_hog_keeps_full_marks(tmp_path):
     auto = [c for c in columns if c not in manual]
     assert sum(scores["b-correct"][c] or 0 for c in auto) == sum(max_points[c] for c in auto)
     assert sum(scores["a-hog"][c] or 0 for c in auto) == 0
+
+
+VICTIM = """
+import time
+started = time.process_time()
+total = 0
+while time.process_time() - started < 0.5:  # half a second of CPU: under a second alone
+    total += 1
+"""
+SHORT_HOG = HOG.replace("time.time() + 90", "time.time() + 40").replace(
+    "time.sleep(max(0.0, end - time.time()))", "")
+
+
+def test_a_submission_slowed_by_a_classmate_is_graded_again_alone(tmp_path):
+    """Without control groups (c.Sandbox.cgroups = False: kernels at nice 19, capped per process only),
+    a classmate's 200 busy processes slow a 01 submission's half second of work past its cell's
+    limit. It is not left with a timed-out cell: the batch grades it again alone, where it keeps
+    full marks, and says why."""
+    root = copy_course(ROOT, tmp_path / "course", parts=("source", "grader_tests"))
+    (root / "nbgrader_config.py").write_text((root / "nbgrader_config.py").read_text() + "c.Sandbox.cgroups = False\n")
+    release.generate_releases(root, ["01_entropy_kl"])
+    release_nb = read_notebook(root / "release" / "01_entropy_kl" / "01_entropy_kl.ipynb")
+    source_nb = read_notebook(source_notebook(root, "01_entropy_kl"))
+    hog = read_notebook(root / "release" / "01_entropy_kl" / "01_entropy_kl.ipynb")
+    # the busy processes live as long as their kernel: keep it busy for 30 s, each cell within its limit
+    hog.cells[1:1] = [new_code_cell(SHORT_HOG)] + [new_code_cell("import time\ntime.sleep(6)") for _ in range(5)]
+    victim = examples.filled(release_nb, source_nb)
+    victim.cells.insert(2, new_code_cell(VICTIM))
+    examples.submit(root, "01_entropy_kl", {"a-hog": hog, "b-victim": victim})
+    outcomes = {o.student: o for o in batch.grade_all(root, "01_entropy_kl", workers=2, timeout=600,
+                                                      extra=["--Execute.timeout=8"])}
+    victim_outcome = outcomes["b-victim"]
+    assert any(note.startswith("graded again alone, after:") for note in victim_outcome.notes), victim_outcome
+    again = [n for n in victim_outcome.notes if n.endswith("timed out") and not n.startswith("graded again alone")]
+    assert victim_outcome.status == "graded" and again == [], victim_outcome
+    columns, scores, max_points, manual = report.question_scores(root, "01_entropy_kl")
+    auto = [c for c in columns if c not in manual]
+    assert sum(scores["b-victim"][c] or 0 for c in auto) == sum(max_points[c] for c in auto)
