@@ -25,12 +25,14 @@ def stage(tmp_path, raw, seconds: float = STAGING_SECONDS):
 
 
 def padded(cells: int, width: int) -> dict:
-    """The release, an answer cell's metadata dropped (so repair must look for it), and `cells`
-    code cells of `width` spaces: a notebook that once held the grader for minutes."""
+    """The release, the metadata of a code answer cell that defines no function dropped (so repair
+    must compare it with every code cell), and `cells` code cells of `width` spaces: a notebook
+    that once held the grader for minutes."""
     raw = release_json()
-    answer = next(c for c in raw["cells"] if c["metadata"].get("nbgrader", {}).get("solution")
-                  and c["cell_type"] == "markdown")
+    answer = next(c for c in raw["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == "kl_asymmetry")
+    assert "def " not in "".join(answer["source"])
     answer["metadata"] = {}
+    answer["source"] = "".join(answer["source"]) + "\n# my answer"  # not the release's text: it must be searched for
     raw["cells"] += [{"cell_type": "code", "source": " " * width + f"\n{i}", "metadata": {}, "outputs": [],
                       "execution_count": None} for i in range(cells)]
     return raw
