@@ -84,6 +84,8 @@ class Sandbox(Configurable):
         config=True)
     seccomp = Bool(True, help="Refuse the system calls that reach beyond the sandbox (vicourse/seccomp.py).").tag(
         config=True)
+    socket_tmpfs = Bool(True, help="As root, give each kernel's socket folder a tmpfs capped in size and inodes.").tag(
+        config=True)
     owner = Unicode("", help="The course folder whose kernels these are (default: CourseDirectory.root, else the "
                              "current folder): its kernels share a uid range and scratch folders").tag(config=True)
 
@@ -259,7 +261,7 @@ class SandboxedKernelManager(AsyncKernelManager):
             self.log.warning("STUDENT CODE RUNS WITHOUT A SANDBOX: %s", self.isolation.summary)
         key = self.sandbox.key()
         self._uid = UidSlot(key) if self.isolation.sandboxed and os.geteuid() == 0 else None
-        self._private = PrivateFolder(key, self._uid.uid if self._uid else None)
+        self._private = PrivateFolder(key, self._uid.uid if self._uid else None, capped=self.sandbox.socket_tmpfs)
         self._group: cgroups.KernelGroup | None = None  # one per launch: a restarted kernel gets a fresh one
         self._output: KernelOutput | None = None
         self.transport = "ipc"
