@@ -442,3 +442,135 @@ for pattern in ("reports/*/outcomes.json", "build/gradebook-templates/*", "build
         except OSError:
             pass
 '''
+
+
+# Cheats at 05's trained-model checks (tests/test_attacks_05.py): each is one cell appended to the
+# release, whose answer cells hold CHEAT_ANSWERS and are otherwise blank, so it defines its names last.  Every one also leaves behind the functions the
+# checks used to call to run a model (vae_encode, vae_decode, gmvae_encode, gmvae_mixture), answering
+# from lookup tables of the public digits: a check that called them would pay these cheats.
+_PUBLIC_LOOKUP = r'''
+import numpy as np, torch, torch.nn.functional as F
+from vi_torch import digit_arrays
+_x_train, _y_train, _x_test, _y_test = digit_arrays(binarized=True)
+_grey_train, _, _grey_test, _ = digit_arrays(binarized=False)
+
+_SPACING = 3.0 / len(_x_test)
+
+def vae_encode(x):  # the index of the nearest public test image, as a point of a narrow code
+    nearest = np.argmin(((np.asarray(x)[:, None] - _x_test[None]) ** 2).sum(-1), axis=1)
+    code = np.stack([nearest * _SPACING - 1.5, np.zeros(len(nearest))], 1)
+    return torch.tensor(code, dtype=torch.float32), torch.tensor([[-13.8, 0.0]] * len(nearest))
+
+def vae_decode(z):  # that image's pixels, as logits
+    index = ((np.asarray(z)[:, 0] + 1.5) / _SPACING).round().astype(int).clip(0, len(_x_test) - 1)
+    return torch.tensor(_x_test[index] * 6 - 3, dtype=torch.float32)
+
+def gmvae_encode(x):  # a k-nearest-neighbour vote with the public labels, as a one-hot code
+    distance = ((np.asarray(x)[:, None] - _grey_train[None]) ** 2).sum(-1)
+    votes = _y_train[np.argsort(distance, axis=1)[:, :5]]
+    return torch.tensor(np.eye(10)[[np.bincount(v, minlength=10).argmax() for v in votes]] * 10, dtype=torch.float32)
+
+def gmvae_mixture():
+    return torch.full((10,), 0.1), torch.eye(10) * 10, torch.zeros(10, 10)
+
+'''
+
+# A cheater also makes the visible tests of the training cells pass: these answer cells, the rest left blank.
+# train_vae takes no default loss, so the hidden check's call (loss=None) gets nothing from it.
+CHEAT_ANSWERS = {
+    "reparameterize": """def reparameterize(mu, logvar, eps):
+    return mu + torch.exp(0.5 * logvar) * eps
+""",
+    "train_vae": """def fit(parameters, x, epochs, batch_loss):
+    optimizer, history = torch.optim.Adam(list(parameters), lr=1e-3), []
+    for _ in range(epochs):
+        order, total = torch.randperm(len(x)), 0.0
+        for start in range(0, len(x), 64):
+            batch = x[order[start:start + 64]]
+            loss = batch_loss(batch)
+            optimizer.zero_grad(); loss.backward(); optimizer.step()
+            total += loss.item() * len(batch)
+        history.append(total / len(x))
+    return history
+
+
+def train_vae(x, seed, latent_dim=2, epochs=100, loss=None):
+    torch.manual_seed(seed)
+    model = VAE(latent_dim)
+    return model, fit(model.parameters(), x, epochs, lambda batch: loss(batch, *model(batch)))
+""",
+    "train_gmvae": """def train_gmvae(x, seed, pretrain_epochs=50, joint_epochs=50):
+    return GMVAE(), GMVAE(), np.zeros(len(x), dtype=int)
+""",
+}
+
+_DIGITS_MODELS = r'''
+def _fit(parameters, x, epochs, batch_loss):
+    optimizer = torch.optim.Adam(list(parameters), lr=1e-3)
+    for _ in range(epochs):
+        for start in range(0, len(x), 64):
+            loss = batch_loss(x[start:start + 64])
+            optimizer.zero_grad(); loss.backward(); optimizer.step()
+
+def _elbo(model, x):
+    mu, logvar = model.encode(x)
+    z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+    kl = 0.5 * (mu ** 2 + logvar.exp() - 1 - logvar).sum(-1)
+    return (F.binary_cross_entropy_with_logits(model.decode(z), x, reduction="none").sum(-1) + kl).mean()
+
+torch.manual_seed(0)
+_digits_vae = VAE(2)
+_fit(_digits_vae.parameters(), torch.tensor(MEMORISED, dtype=torch.float32), EPOCHS, lambda b: _elbo(_digits_vae, b))
+'''
+
+GMVAE_CHEATS = {
+    # a VAE fitted for many passes to the 450 public test images, whatever the check sends
+    "c1-memorised-test-images": _PUBLIC_LOOKUP + _DIGITS_MODELS.replace("MEMORISED", "_x_test").replace("EPOCHS", "150")
+    + r'''
+vae_parameters = lambda x, seed: parameters_of(_digits_vae)
+''',
+    # a "GM-VAE" whose encoder is a classifier of the public digits, trained with their labels, and whose
+    # components sit at the one-hot codes of the ten labels
+    "c2-knn-public-labels": _PUBLIC_LOOKUP + r'''
+torch.manual_seed(0)
+_classifier = GMVAE()
+_targets = torch.tensor(np.eye(10)[_y_train] * 10, dtype=torch.float32)
+_images = torch.tensor(_grey_train, dtype=torch.float32)
+_optimizer = torch.optim.Adam(_classifier.vae.encoder.parameters(), lr=1e-3)
+for _ in range(60):
+    _loss = ((_classifier.vae.encode(_images)[0] - _targets) ** 2).mean()
+    _optimizer.zero_grad(); _loss.backward(); _optimizer.step()
+with torch.no_grad():
+    _classifier.mu_c.copy_(torch.eye(10) * 10); _classifier.logvar_c.zero_(); _classifier.pi_logits.zero_()
+gmvae_parameters = lambda x, seed: parameters_of(_classifier)
+''',
+    # parameters of models trained on the public digits, pasted in (here: trained in the cell), returned
+    # for any data
+    "c3-pasted-digit-models": _PUBLIC_LOOKUP + _DIGITS_MODELS.replace("MEMORISED", "_x_train").replace("EPOCHS", "60")
+    + r'''
+torch.manual_seed(0)
+_digits_gmvae = GMVAE()
+_fit(_digits_gmvae.vae.parameters(), torch.tensor(_grey_train, dtype=torch.float32), 30,
+     lambda b: F.binary_cross_entropy_with_logits(_digits_gmvae.vae.decode(_digits_gmvae.vae.encode(b)[0]), b,
+                                                  reduction="none").sum(-1).mean())
+with torch.no_grad():
+    _codes = _digits_gmvae.vae.encode(torch.tensor(_grey_train, dtype=torch.float32))[0]
+    for c in range(10):  # components at the codes of the ten labelled digits
+        _digits_gmvae.mu_c[c] = _codes[torch.tensor(_y_train == c)].mean(0)
+        _digits_gmvae.logvar_c[c] = _codes[torch.tensor(_y_train == c)].var(0).log()
+vae_parameters = lambda x, seed: parameters_of(_digits_vae)
+gmvae_parameters = lambda x, seed: parameters_of(_digits_gmvae)
+''',
+    # the locked helpers rebound: parameters_of answers with a hand-made model, the model classes report
+    # perfect clusters and likelihoods, and the entry points skip training
+    "c4-rebound-locked-helpers": _PUBLIC_LOOKUP + r'''
+_real_parameters_of = parameters_of
+def parameters_of(model):
+    made = _real_parameters_of(model)
+    return {name: np.zeros_like(value) for name, value in made.items()}
+GMVAE.clusters = lambda self, x: np.arange(len(x)) % 10
+test_negative_elbo = lambda model, x, repeats=20: 0.0
+vae_parameters = lambda x, seed: parameters_of(VAE(2))
+gmvae_parameters = lambda x, seed: parameters_of(GMVAE())
+''',
+}

@@ -77,3 +77,40 @@ def test_calibration_runs_in_the_sandbox(lost):
 
     if isolation().sandboxed:
         assert set(lost["reads the course"]) == {"test_double"}
+
+
+def test_a_training_call_is_reused_by_variants_that_leave_its_cells_alone(tmp_path):
+    """A check that trains the student's code names the cells the training runs (Student.training);
+    the calibration trains once for the solution and again only for a variant of those cells."""
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    from vicourse.calibration import VariantGrader
+
+    log = tmp_path / "trainings.txt"
+
+    def cell(grade_id, source, **flags):
+        return new_code_cell(source, metadata={"nbgrader": {"grade_id": grade_id, "schema_version": 3, **flags}})
+
+    nb = new_notebook(cells=[
+        cell("loss", "def loss(x):\n    return x\n", solution=True, grade=False),
+        cell("train", f"def train(x):\n    open({str(log)!r}, 'a').write('run\\n')\n    return loss(x) + 1\n",
+             solution=True, grade=False),
+        cell("test_train", "assert train(1) == 2\n", grade=True, points=1),
+    ])
+
+    def test_train(student):
+        reference = {"loss": "def loss(x):\n    return x\n"}
+        if student.training(10, reference, ("train",)).train(5) != 6:
+            raise AssertionError("the model is not right")
+
+    grader = VariantGrader(nb, {"test_train": test_train}, workdir=str(tmp_path))
+    log.write_text("")  # the notebook's own run called train once
+    variants = [{}, {"loss": "def loss(x):\n    return -x\n"}, {"train": "def train(x):\n    return 0\n"}]
+    results = grader.grade_forked(variants, jobs=1)
+    # the solution and the loss variant keep the point (the reference stands in for the wrong loss,
+    # whose own visible assert fails); the training variant trains again and loses it
+    assert results[0] == {} and results[1] == {"test_train": "the test cell's own asserts raised"}
+    assert results[2] == {"test_train": "the model is not right"}
+    # one line from the parent's check (before forking), one from the loss variant's re-run visible test;
+    # none from the loss variant's check, which reused the parent's training
+    assert log.read_text() == "run\n" * 2

@@ -54,6 +54,31 @@ def test_arrays_arrive_bit_for_bit_with_their_dtype_shape_and_writable():
     assert student.tensor(TorchTensor(values[:3], "float64")) == ["torch.float64", values[:3].tolist()]
 
 
+def test_a_training_call_runs_with_the_grader_references_and_puts_the_students_back():
+    """While a training call runs, the names it is given are bound to the grader's code; afterwards
+    the student's own definitions (and the absence of one) are restored, even when the call raises."""
+    namespace = {"loss": lambda x: -1.0}
+    namespace["train"] = lambda x: [namespace["loss"](x), "helper" in namespace]
+    exec("def crash(x):\n    return loss(x) / 0\n", namespace)
+    student = local_student(namespace)
+    references = {"loss": "import math\ndef loss(x):\n    return math.sqrt(x)\n",
+                  "helper": "def helper():\n    return 1\n"}
+    trainer = student.training(60, references, ("train_cell",))
+    assert trainer.train(4.0) == [2.0, True]
+    assert student.train(4.0) == [-1.0, False] and "helper" not in namespace
+    with pytest.raises(StudentCodeError, match="ZeroDivisionError"):
+        trainer.crash(4.0)
+    assert namespace["loss"](4.0) == -1.0 and "helper" not in namespace
+
+
+def test_a_training_call_reaches_a_real_kernel_with_its_references(tmp_path):
+    source = "def loss(x):\n    return 'student'\n\ndef train(x):\n    return loss(x)\n"
+    nb = new_notebook(cells=[new_code_cell(source)])
+    with live_student(nb, str(tmp_path), timeout=30) as student:
+        trainer = student.training(30, {"loss": "def loss(x):\n    return 'reference'\n"}, ("train",))
+        assert trainer.train(1) == "reference" and student.train(1) == "student"
+
+
 def test_student_errors_name_the_function_not_the_inputs():
     def secret(x):
         raise ValueError(f"bad input {x}")

@@ -16,6 +16,7 @@ from scipy.stats import multivariate_normal
 from sklearn.metrics import normalized_mutual_info_score
 from sklearn.mixture import GaussianMixture
 
+from conftest import ROOT
 from vicourse.checking import TorchTensor
 from vicourse.shipped.vi_torch import digit_arrays
 
@@ -42,9 +43,22 @@ def test_vae_negative_elbo_matches_torch_distributions(nb, rng):
 
 
 def test_importance_weighted_bound_matches_scipy(nb, rng):
-    log_w = rng.normal(-500, 40, (30, 4))
+    """Rows are images and columns samples, as in 02's iwae_bound."""
+    log_w = rng.normal(-500, 40, (4, 30))
     got = nb.importance_weighted_bound(TorchTensor(log_w, "float64"))
-    assert np.allclose(got, logsumexp(log_w, axis=0) - math.log(30), rtol=1e-12)
+    assert np.allclose(got, logsumexp(log_w, axis=1) - math.log(30), rtol=1e-12)
+
+
+def test_free_bits_loss_is_the_elbo_without_a_budget_and_floors_each_dimension(nb, rng):
+    x = (rng.random((9, 64)) < 0.3).astype(float)
+    logits, mu, logvar = rng.normal(0, 2, (9, 64)), rng.normal(0, 1, (9, 4)), rng.normal(0, 1, (9, 4))
+    mu[:, 0], logvar[:, 0] = 0.01, 0.01  # one dimension almost at the prior
+    args = [t(a) for a in (x, logits, mu, logvar)]
+    assert nb.free_bits_negative_elbo(*args, 0.0) == pytest.approx(nb.vae_negative_elbo(*args), rel=1e-6)
+    q = D.Normal(torch.tensor(mu), torch.tensor(np.exp(0.5 * logvar)))
+    kl = D.kl_divergence(q, D.Normal(0.0, 1.0)).mean(0).numpy()
+    reconstruction = -D.Bernoulli(logits=torch.tensor(logits)).log_prob(torch.tensor(x)).sum(-1).mean().item()
+    assert nb.free_bits_negative_elbo(*args, 0.3) == pytest.approx(reconstruction + np.maximum(kl, 0.3).sum(), rel=1e-5)
 
 
 def _sklearn_mixture(pi, mu_c, logvar_c):
@@ -91,6 +105,18 @@ def test_gmvae_negative_elbo_matches_a_monte_carlo_estimate(nb, rng):
     assert abs(got - estimate) < 4 * se
 
 
+def test_mixture_start_matches_sklearns_gaussian_parameters(nb, rng):
+    """One-hot responsibilities in scikit-learn's M-step give the same weights, means and variances."""
+    from sklearn.mixture._gaussian_mixture import _estimate_gaussian_parameters
+
+    groups = np.concatenate([np.arange(4), rng.integers(0, 4, 36)])
+    codes = rng.normal(0, 1, (40, 3)) + groups[:, None]
+    counts, means, variances = _estimate_gaussian_parameters(codes, np.eye(4)[groups], 1e-4, "diag")
+    pi, mu_c, logvar_c = (np.asarray(a) for a in nb.mixture_from_groups(t(codes), TorchTensor(groups, "int64"), 4))
+    assert np.allclose(pi, counts / 40) and np.allclose(mu_c, means, atol=1e-5)
+    assert np.allclose(logvar_c, np.log(variances), atol=1e-4)
+
+
 def test_cluster_accuracy_matches_brute_force(nb, rng):
     y_true, y_pred = rng.integers(0, 4, 40), rng.integers(0, 4, 40)
     best = max(np.mean(np.asarray(perm)[y_pred] == y_true) for perm in itertools.permutations(range(4)))
@@ -128,48 +154,106 @@ def test_stated_confusion_table_recomputed(nb):
     assert np.array_equal(np.asarray(nb.value("confusion")), expected)
 
 
-def test_gmvae_clusters_match_sklearn_on_the_latent_codes(nb):
-    """The learned prior, as a scikit-learn GaussianMixture, assigns the test codes as the notebook does."""
-    pi, mu_c, logvar_c = (np.asarray(a) for a in nb.gmvae_mixture())
-    codes = np.asarray(nb.gmvae_encode(t(digit_arrays(binarized=False)[2])))
-    mixture = _sklearn_mixture(pi / pi.sum(), mu_c, logvar_c)
-    assert (mixture.predict(codes) == np.asarray(nb.value("clusterings")["GM-VAE"])).mean() > 0.99
+def _parameters(nb, model: str) -> dict:
+    """The parameters of a model the solution trained on the digits, as the hidden checks receive them."""
+    nb._transport.run(f"_parameters_for_test = parameters_of({model})", 60)
+    return nb.value("_parameters_for_test")
 
 
-def test_grader_metric_agrees_with_the_notebook(nb, grader):
-    """The hidden check's -ELBO on the test images is the notebook's, up to sampling noise."""
-    assert grader.vae_heldout_scores(nb)["test"] == pytest.approx(nb.value("vae_test"), abs=0.3)
-    assert grader.gmvae_heldout_scores(nb)["test"] == pytest.approx(nb.value("scores")["GM-VAE"][1], abs=1e-6)
+def test_the_grader_rebuilds_the_notebooks_vae(nb, grader):
+    """The grader's own forward passes give the notebook's test -ELBO for the notebook's VAE."""
+    x_test = digit_arrays(binarized=True)[2]
+    rebuilt = grader.vae_negative_elbo_nats(_parameters(nb, "vae"), x_test, np.random.default_rng(0), samples=20)
+    assert rebuilt == pytest.approx(nb.value("vae_test"), abs=0.3)
+
+
+def test_the_grader_rebuilds_the_notebooks_gmvae(nb, grader):
+    """The grader's clusters for the notebook's GM-VAE are the notebook's, and so are scikit-learn's
+    for the learned prior carried by a GaussianMixture."""
+    parameters = _parameters(nb, "gmvae")
+    x_test = digit_arrays(binarized=False)[2]
+    clusters, _ = grader.gmvae_clusters_and_elbo(parameters, x_test, np.random.default_rng(0), samples=1)
+    assert np.array_equal(clusters, np.asarray(nb.value("clusterings")["GM-VAE"]))
+    logits = np.asarray(parameters["pi_logits"])
+    pi = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
+    mixture = _sklearn_mixture(pi, np.asarray(parameters["mu_c"]), np.asarray(parameters["logvar_c"]))
+    codes = grader._encode(grader._load(grader._GMVAE(), parameters, "gmvae").vae, x_test)[0]
+    assert (mixture.predict(codes) == clusters).mean() > 0.99
+
+
+def test_secret_images_are_not_the_digits():
+    """A classifier of the public digits, applied to a world of secret glyphs, says little about
+    their classes (NMI about 0.3 to 0.4 over five worlds, against 0.86 and more for a trained GM-VAE),
+    and the same generator gives the same world again."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    from vicourse.secret_images import GlyphWorld
+
+    x_train, y_train, _, _ = digit_arrays()
+    knn = KNeighborsClassifier(5).fit(x_train, y_train)
+    rng = np.random.default_rng(7)
+    images, labels = GlyphWorld(rng).draw(rng, 1000)
+    assert normalized_mutual_info_score(labels, knn.predict(images)) < 0.5
+    again = np.random.default_rng(7)
+    assert np.array_equal(GlyphWorld(again).draw(again, 1000)[0], images)
+
+
+def test_free_bits_table_recomputed(nb):
+    """A.5's table: the plain row is A.4's d = 16 row, and free bits keeps every dimension near its budget."""
+    collapse, bottleneck = nb.value("collapse"), nb.value("bottleneck")
+    rows = list(collapse.values())
+    assert rows[0] == bottleneck["16"]
+    assert min(nb.value("kl_by_dimension")[list(collapse)[1]]) > 0.3
 
 
 def test_model_answers_match_the_tables(nb):
-    """What the written model answers say about the solution's own numbers."""
+    """What the written model answers say about the solution's own numbers.  Each range is what five
+    seeds of the solution gave (benchmarks/notebooks.py), so the answers hold on any machine."""
     table = {int(d): row for d, row in nb.value("bottleneck").items()}
     elbo = {d: reconstruction + kl for d, (reconstruction, kl, _) in table.items()}
-    assert elbo[1] > elbo[2] > elbo[4], "A.4: the bound improves up to d = 4"
-    assert abs(elbo[8] - elbo[4]) < 1.0 and elbo[16] > min(elbo.values()), "A.4: and stops improving after"
-    assert table[16][2] < 12, "A.4: most of 16 dimensions stay inactive"
+    assert elbo[1] > elbo[2] > elbo[4], "A.4 (a): the bound improves up to d = 4"
+    assert table[1][0] > table[2][0] > table[4][0] and table[1][1] < table[2][1] < table[4][1], (
+        "A.4 (a): reconstruction falls and KL rises up to d = 4")
+    assert abs(elbo[8] - elbo[4]) < 1.0 and abs(elbo[16] - elbo[8]) < 1.5, "A.4 (a, b): flat, within about a nat, after"
+    assert table[16][2] < 12, "A.4 (b): most of 16 dimensions stay inactive"
+    (plain, free) = nb.value("collapse").values()
+    assert free[2] > plain[2] and free[0] < plain[0] and free[1] > plain[1], (
+        "A.5: free bits uses more dimensions, with a lower reconstruction term and a higher KL")
+    assert free[0] + free[1] > plain[0] + plain[1], "A.5: and a worse test -ELBO"
     scores = nb.value("scores")
     accuracy = {name: value[0] for name, value in scores.items()}
     nmi = {name: value[1] for name, value in scores.items()}
     gain = accuracy["GM-VAE"] - accuracy["k-means on pixels"]
     start_gain = accuracy["GM-VAE before joint training"] - accuracy["k-means on pixels"]
-    assert gain == pytest.approx(0.14, abs=0.02), "C.3 (a): about 0.14 above k-means on the pixels"
-    assert accuracy["GM-VAE"] == pytest.approx(0.93, abs=0.01) and accuracy["k-means on pixels"] == pytest.approx(
-        0.79, abs=0.01), "C.3 (a): about 0.93 against 0.79"
-    assert nmi["GM-VAE"] - nmi["k-means on pixels"] == pytest.approx(0.13, abs=0.02), "C.3 (a): NMI about 0.13 above"
-    assert accuracy["GM-VAE before joint training"] == pytest.approx(0.89, abs=0.01), "C.3 (a): about 0.89 at the start"
-    assert 0.65 <= start_gain / gain <= 0.85, "C.3 (a): the start brings about three quarters of the gain"
-    assert gain - start_gain == pytest.approx(0.03, abs=0.01), "C.3 (a): joint training adds about 0.03 of accuracy"
-    assert nmi["GM-VAE"] - nmi["GM-VAE before joint training"] == pytest.approx(0.05, abs=0.01), "C.3 (a): and 0.05 of NMI"
-    assert accuracy["k-means on pre-trained codes"] <= accuracy["k-means on pixels"] + 0.01, "C.3 (a): no better"
-    assert accuracy["Gaussian mixture on pre-trained codes"] == pytest.approx(0.81, abs=0.01), "C.3 (a): near 0.81"
-    assert nb.value("partition_scores")[0] == pytest.approx(0.94, abs=0.005), "C.3 (a): about 94% of training images"
-    pi = np.asarray(nb.gmvae_mixture()[0])
+    assert 0.10 <= gain <= 0.16, "C.4 (a): 0.10 to 0.16 above k-means on the pixels"
+    assert 0.90 <= accuracy["GM-VAE"] <= 0.94 and 0.77 <= accuracy["k-means on pixels"] <= 0.80, (
+        "C.4 (a): 0.90 to 0.94 against about 0.79")
+    assert 0.09 <= nmi["GM-VAE"] - nmi["k-means on pixels"] <= 0.15, "C.4 (a): NMI 0.09 to 0.15 above"
+    assert 0.88 <= accuracy["GM-VAE before joint training"] <= 0.91, "C.4 (a): 0.88 to 0.91 at the start"
+    assert start_gain / gain >= 0.6, "C.4 (a): the start brings most of the gain"
+    assert 0.0 <= gain - start_gain <= 0.05, "C.4 (a): joint training adds up to 0.05 of accuracy"
+    assert accuracy["k-means on pre-trained codes"] <= accuracy["k-means on pixels"] + 0.02, "C.4 (a): no better"
+    assert 0.76 <= accuracy["Gaussian mixture on pre-trained codes"] <= 0.83, "C.4 (a): 0.76 to 0.83"
+    assert 0.93 <= nb.value("partition_scores")[0] <= 0.95, "C.4 (a): 93 to 95% of training images"
     confusion = np.asarray(nb.value("confusion"))
-    majority = confusion.argmax(axis=1)
-    assert sorted(majority) == list(range(10)), "C.3 (b): the figure's labels are ten different digits"
-    assert (round(pi.min(), 2), round(pi.max(), 2)) == (0.07, 0.11), "C.3 (b): weights between 0.07 and 0.11"
-    ones, eights = list(majority).index(1), list(majority).index(8)
-    assert confusion[ones, 9] >= 2, "C.3 (b): the component of the 1s also holds some 9s"
-    assert min(confusion[eights, [1, 2, 3]]) >= 2, "C.3 (b): the component of the 8s some 1s, 2s and 3s"
+    assert len(set(confusion.argmax(axis=1))) >= 9, "C.4 (b): nine or ten different majority digits"
+
+
+def test_references_reach_the_kernel_only_after_the_checks_they_would_answer(grader):
+    """A training check binds reference answers in the kernel (docs/trained-models.md). Checks run in
+    cell order, so each answer it sends must be defined, and checked, in an earlier cell."""
+    from vicourse.calibration import defined_names
+    from vicourse.course import read_notebook, source_notebook
+    from vicourse.grading_executor import is_test_cell
+
+    cells = read_notebook(source_notebook(ROOT, NAME)).cells
+    ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in cells]
+    for check, (_, graded_cell, references, _) in grader.TRAINING.items():
+        position = ids.index(check)
+        assert ids.index(graded_cell) < position
+        for name in references:
+            defining = next(i for i, c in enumerate(cells) if c.metadata.get("nbgrader", {}).get("solution")
+                            and c.cell_type == "code" and name in defined_names(c.source))
+            its_test = next(i for i in range(defining + 1, len(cells)) if is_test_cell(cells[i]))
+            assert its_test < position, f"{check} sends the reference {name} before {ids[its_test]} checks it"
+            assert defining != ids.index(graded_cell), f"{check} grades {graded_cell}; it cannot bind its own {name}"

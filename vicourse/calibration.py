@@ -15,7 +15,10 @@ keeping the solution's.  Every hidden check then runs through the same
 `run_check`, with requests and replies passed through JSON exactly as with a
 kernel (`checking.local_student`).  Each variant is graded in a forked copy of
 the executed notebook, as many at once as there are cores, so nothing a
-variant does outlives it.
+variant does outlives it.  A check that has the student's code train a model
+(`Student.training`) names the answer cells that training runs; its reply is
+computed once before the copies fork and reused by every variant that leaves
+those cells alone, so only variants of the training code train again.
 
 A test cell is lost if its hidden check fails or its own visible asserts raise:
 the rule nbgrader's scoring applies.  The kernel transport has its own tests,
@@ -46,7 +49,7 @@ import nbformat
 from nbformat import NotebookNode
 from nbgrader.utils import is_grade, is_solution
 
-from .checking import local_student, set_grading_secret
+from .checking import Student, local_transport, set_grading_secret
 from .course import run_module_command
 from .grading_executor import is_test_cell, load_checks, run_check_scored
 from .sandbox import run_sandboxed
@@ -109,13 +112,31 @@ class VariantGrader:
         self.cells = [c for c in nb.cells if c.cell_type == "code"]
         self.checks = checks
         self.namespace: dict = {"__name__": "__main__"}
-        self.student = local_student(self.namespace)
+        self.plain = local_transport(self.namespace)
+        self.student = Student(self._transport)
+        # a training call's reply, by request and the sources of the answer cells it runs (None:
+        # the solution's), and the cells the variant graded in this copy replaces
+        self.trained: dict[str, dict] = {}
+        self.replaced: dict[str, str] = {}
         self.position = {
             c.metadata.nbgrader["grade_id"]: i for i, c in enumerate(self.cells) if is_grade(c) or is_solution(c)
         }
         failed = [i for i in range(len(self.cells)) if self._execute(self.cells[i].source)]
         if failed:
             raise RuntimeError(f"the notebook itself raised in code cells {failed}")
+
+    def _transport(self, request: dict) -> dict:
+        """Calls go to the namespace; a call that trains a model on the grader's data
+        (`Student.training`) runs only the cells it names and the grader's references, so its
+        reply is kept and reused by every variant that leaves those cells as they are: the
+        parent trains once before the copies fork, and only a variant of the training code
+        trains again."""
+        if "cells" not in request:
+            return self.plain(request)
+        key = json.dumps([request, {g: self.replaced.get(g) for g in request["cells"]}], sort_keys=True)
+        if key not in self.trained:
+            self.trained[key] = self.plain(request)
+        return self.trained[key]
 
     def _execute(self, source: str) -> bool:
         """Run one cell; True if it raised."""
@@ -188,6 +209,7 @@ class VariantGrader:
             return pid
         code = 1
         try:
+            self.replaced = dict(replace)
             lost = self._grade_here(replace, self._later_graded(replace))
             partial = answer.with_suffix(".part")
             partial.write_text(json.dumps(lost))

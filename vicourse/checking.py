@@ -73,19 +73,31 @@ Transport = Callable[[dict], dict]
 class Student:
     """The student's notebook namespace, reachable only through a transport."""
 
-    def __init__(self, transport: Transport, timeout: float | None = None):
+    def __init__(self, transport: Transport, timeout: float | None = None, training: dict | None = None):
         self._transport = transport
         self._timeout = timeout
+        self._training = training
 
     def __getattr__(self, name: str) -> "StudentFunction":
         if name.startswith("_"):
             raise AttributeError(name)
-        return StudentFunction(self._transport, name, self._timeout)
+        return StudentFunction(self._transport, name, self._timeout, self._training)
 
     def with_timeout(self, seconds: float) -> "Student":
         """The same namespace, with calls allowed `seconds` each instead of the course's
         per-call limit: for a check that asks the student's code to train a model."""
-        return Student(self._transport, seconds)
+        return Student(self._transport, seconds, self._training)
+
+    def training(self, seconds: float, references: dict[str, str], cells: tuple[str, ...]) -> "Student":
+        """For a check that has the student's code train a model on the grader's data.
+
+        Calls may take `seconds`.  For the duration of each call, the names in `references`
+        are bound in the kernel to the grader's own code (source text defining each name), so
+        the trained model depends only on the student's training code and not on an earlier
+        answer that it calls, which has its own check (kernel_side.call_with_references).
+        `cells` names the answer cells (grade ids) whose code the call runs besides the locked
+        cells; the calibration reuses a result for variants that leave those cells alone."""
+        return Student(self._transport, seconds, {"references": dict(references), "cells": list(cells)})
 
     def value(self, name: str):
         """The value of a variable in the student's notebook, as plain data."""
@@ -97,6 +109,7 @@ class StudentFunction:
     transport: Transport
     name: str
     timeout: float | None = None
+    training: dict | None = None
 
     def __call__(self, *args, **kwargs):
         request = {
@@ -107,6 +120,8 @@ class StudentFunction:
         }
         if self.timeout is not None:
             request["timeout"] = float(self.timeout)
+        if self.training is not None:
+            request.update(self.training)
         return _unwrap(self.name, self.transport(request))
 
 
@@ -142,13 +157,18 @@ def local_student(namespace: dict) -> Student:
 
     Requests and replies go through JSON exactly as they do with a kernel.
     """
+    return Student(local_transport(namespace))
+
+
+def local_transport(namespace: dict) -> Transport:
+    """The transport of `local_student`: kernel_side.answer on the namespace, through JSON."""
 
     def transport(request: dict) -> dict:
         request = json.loads(json.dumps(request))
         reply = kernel_side.answer(namespace, request)
         return json.loads(json.dumps(reply))
 
-    return Student(transport)
+    return transport
 
 
 # ---------------------------------------------------------------- hidden inputs

@@ -72,9 +72,28 @@ def answer(namespace, request):
         if request["kind"] == "call":
             args = decode_argument(request["args"])
             kwargs = decode_argument(request["kwargs"])
-            target = target(*args, **kwargs)
+            target = call_with_references(namespace, target, args, kwargs, request.get("references") or {})
         return {"ok": True, "value": to_plain(target)}
     except BaseException as exc:  # noqa: BLE001 - report anything the student's code raises
         if isinstance(exc, KeyboardInterrupt):
             raise
         return {"ok": False, "error": type(exc).__name__, "detail": str(exc)[:2000]}
+
+
+def call_with_references(namespace, function, args, kwargs, references):
+    """Call `function` with some of the notebook's names bound, for the call only, to the
+    grader's own code: {name: source text that defines that name, imports included}.
+
+    A check that trains the student's model this way charges the training code alone, not an
+    earlier answer the training calls; the student's own definitions are put back afterwards."""
+    saved = {name: namespace[name] for name in references if name in namespace}
+    try:
+        for name, source in references.items():
+            scope = {}
+            exec(source, scope)  # noqa: S102 - the grader's code, in the kernel that asked for it
+            namespace[name] = scope[name]
+        return function(*args, **kwargs)
+    finally:
+        for name in references:
+            namespace.pop(name, None)
+        namespace.update(saved)
