@@ -26,7 +26,7 @@ def print_table(results: ClassResults) -> str:
     if len(parts) == 1 or WIDTH - fixed - 6 * len(parts) < 16:
         parts = {}  # one Part, or too many to show: the question lines below say it all
     who = WIDTH - fixed - 6 * len(parts)
-    head = f"{'student':<{who}}" + "".join(f"{p or '-':>6}" for p in parts) + f"{'auto':>8}{'total':>8}  status"
+    head = f"{'student':<{who}}" + "".join(f"{(p or '-')[:5]:>6}" for p in parts) + f"{'auto':>8}{'total':>8}  status"
     most = f"{'  (points)':<{who}}" + "".join(f"{_fmt(sum(results.max_points[c] for c in cs)):>6}"
                                                for cs in parts.values())
     lines = [head, most + f"{_fmt(results.auto_max):>8}{_fmt(results.total_max):>8}"]

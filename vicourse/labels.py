@@ -15,8 +15,8 @@ from pathlib import Path
 
 from .course import read_notebook, source_notebook
 
-PART = re.compile(r"^##\s+Part\s+([A-Z])\b")
-QUESTION = re.compile(r"^###\s+(?:Question\s+)?([A-Z])\.?(\d+)\b")
+PART = re.compile(r"^##\s+Part\s+(\w+)\b")
+QUESTION = re.compile(r"^###\s+(?:Question\s+)?(?:([A-Z])\.?(\d+)|(\d+)\.(\d+))\b")  # A.1, A1 or 1.2
 HEADING = re.compile(r"^(#{1,6})\s")
 
 
@@ -61,7 +61,7 @@ def notebook_labels(nb) -> dict[str, Label]:
                     part, question = (found.group(1) if found else ""), ""
                 elif level == 3:  # a question, or an unnumbered sub-section that ends the last one
                     found = QUESTION.match(line)
-                    question = f"{found.group(1)}.{found.group(2)}" if found else ""
+                    question = ".".join(g for g in found.groups() if g) if found else ""
         if (meta.get("grade") or meta.get("solution")) and meta.get("grade_id"):
             labels[meta["grade_id"]] = Label(part, question, name_of(meta["grade_id"]))
     return labels
