@@ -4,6 +4,7 @@ and feedback, with short timeouts so hangs are cheap."""
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import nbformat
 import pytest
 
 from conftest import ROOT, STARTED_WITH
-from vicourse import batch, examples, release, report
+from vicourse import batch, examples, grades_table, release, report
 from vicourse.batch_worker import start_forkserver
 from vicourse.course import (alembic_head, check_config, copy_course, nbgrader, open_gradebook, read_notebook,
                              source_notebook, with_tools_on_path)
@@ -137,8 +138,9 @@ def test_originals_are_untouched(toy):
 
 def test_report_and_feedback(toy):
     root, _, _ = toy
-    table = report.print_table(report.write_report(root, "00_toy"))
-    assert "full" in table and "3/3" in table
+    table = grades_table.print_table(report.class_results(root, "00_toy"))
+    # Parts A and B, auto and total, status; '*': B's written answer waits for a grader
+    assert re.search(r"^full +2 +1\* +3 +3  graded$", table, re.M), table
     result = nbgrader(root, "generate_feedback", "00_toy", "--student", "cheater", "--force")
     assert result.returncode == 0, result.stderr
     html = (root / "feedback" / "cheater" / "00_toy" / "00_toy.html").read_text()
@@ -321,16 +323,24 @@ def test_grading_prints_no_warning_that_nbgrader_and_sqlalchemy_make_between_the
     assert "not in session" not in ran.stderr, ran.stderr[-3000:]
 
 
-def test_the_grade_command_counts_what_it_graded_in_this_run(tmp_path):
-    """A second run over unchanged submissions grades none of them, and says so."""
+def test_the_grade_command_counts_what_it_graded_in_this_run(tmp_path, monkeypatch, capsys):
+    """Unreadable submissions are counted as unreadable, by the progress bar and the summary
+    alike, whether the coordinator found them so (too large) or a grading process did (not a
+    notebook); a second run over unchanged submissions grades none of them, and says so."""
     from vicourse.__main__ import grade
 
     root = copy_course(TOY, tmp_path / "course", config=ROOT / "nbgrader_config.py")
     submit_the_toy_release_twice(root)
+    for name, data in (("garbled", b"{not json"), ("huge", b"x" * 300_000)):
+        (root / "submitted" / name / "00_toy").mkdir(parents=True)
+        (root / "submitted" / name / "00_toy" / "00_toy.ipynb").write_bytes(data)
+    monkeypatch.setattr(batch, "MAX_SUBMISSION_BYTES", 200_000)  # the toy's notebook is far smaller
     first = grade(root, "00_toy", workers=2, timeout=120, cell_timeout=None)
+    bar = [state for state in capsys.readouterr().err.split("\r") if state.startswith("grading 00_toy:")][-1]
     second = grade(root, "00_toy", workers=2, timeout=120, cell_timeout=None)
-    assert "2 submissions of 00_toy (2 graded in this run, 0 unchanged)" in first, first
-    assert "2 submissions of 00_toy (0 graded in this run, 2 unchanged)" in second, second
+    assert "4 submissions of 00_toy (2 graded in this run, 2 unreadable, 0 unchanged)" in first, first
+    assert "4 submissions of 00_toy (0 graded in this run, 4 unchanged)" in second, second
+    assert "4/4 [" in bar and "graded=2, unreadable=2" in bar, bar
 
 
 def test_grading_without_a_sandbox_says_so_everywhere(tmp_path):
@@ -346,7 +356,7 @@ def test_grading_without_a_sandbox_says_so_everywhere(tmp_path):
     nbformat.write(nb, folder / "00_toy.ipynb")
     (outcome,) = batch.grade_all(root, "00_toy", workers=1, timeout=300)
     assert outcome.status == "graded" and outcome.isolation.startswith("NONE: the sandbox is switched off")
-    table = report.print_table(report.write_report(root, "00_toy"))
+    table = grades_table.print_table(report.class_results(root, "00_toy"))
     assert "isolation: NONE" in table
 
 

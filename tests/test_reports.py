@@ -9,7 +9,8 @@ and the grader's source, a file name with spaces, and Mallory's late zip with a
 blank notebook named like Bob's upload inside it (and her own, back-dated). Two more
 students are handed in directly, with names that would inject a formula into a
 spreadsheet and a script into a web page. `vicourse collect` collects the zip and
-records the students' names in the gradebook.
+records the students' names in the gradebook. A TA grades the written answer of three
+students (WRITTEN); the others' wait.
 """
 
 import base64
@@ -26,7 +27,8 @@ import pytest
 
 from conftest import ROOT
 from vicourse import batch, examples, gradescope, release, reports
-from vicourse.course import copy_course, nbgrader, read_notebook, run_module_command, source_notebook
+from vicourse.course import (copy_course, nbgrader, open_gradebook, read_notebook, run_module_command,
+                             source_notebook)
 from vicourse.report import question_scores
 
 TOY = ROOT / "tests" / "fixtures" / "toy_course"
@@ -38,6 +40,8 @@ SCRIPT = "<img src=x onerror=alert(1)>"
 HOSTILE_ID = FORMULA + SCRIPT  # a student id handed in through the exchange
 BOB = f"bob_1008_5008_{A}.ipynb"
 MALLORY = "mallory_LATE_2001_9001_work.zip"
+WRITTEN = {"1001": 1.0, "1002": 0.0, "1008": 1.0}  # the written answer `explain`, graded by hand
+LABELS = {"A double (2 pts)": "test_double", "B half (1 pt)": "test_half", "B explain (1 pt, written)": "explain"}
 
 UNUSUAL = "def double(x):\n    result = np.asarray(x) + np.asarray(x)  # add it to itself\n    return result\n"
 COPIED = "def double(values):\n  out=np.asarray(values)+np.asarray(values)\n\n  return out\n"
@@ -110,8 +114,17 @@ def handed_back(tmp_path_factory):
     (folder / f"{A}.ipynb").write_text(notebook(release_nb, source_nb))
     outcomes = batch.grade_all(root, A, workers=2, timeout=300, extra=[
         "--Execute.timeout=5", "--Execute.iopub_timeout=5", "--ExecuteWithChecks.check_timeout=5"])
+    grade_by_hand(root, WRITTEN)
     reports.write_all(root, A)
     return root, {o.student: o for o in outcomes}
+
+
+def grade_by_hand(root, scores: dict):
+    """What a TA does in formgrader: a score for the written answer `explain`."""
+    with open_gradebook(root) as gradebook:
+        for student, score in scores.items():
+            gradebook.find_grade("explain", A, A, student).manual_score = score
+        gradebook.db.commit()
 
 
 def read_csv(path):
@@ -153,7 +166,7 @@ def test_a_blank_named_like_a_classmates_upload_replaces_nothing(handed_back):
     assert float(grades["1008"]["autograded"]) == float(grades["1008"]["autograded_max"]) == 3
     assert grades["2001"]["late"] == "2 d 9 h 36 min" and float(grades["2001"]["autograded"]) == 0
     canvas = {r[1]: r for r in read_csv(root / "reports" / A / "canvas.csv")[2:]}
-    assert canvas["1008"][5] == "3" and canvas["1008"][0] == "bob"
+    assert canvas["1008"][5] == "4" and canvas["1008"][0] == "bob"  # full marks, the written answer graded
 
 
 def test_a_file_name_with_spaces_is_collected_by_its_id(handed_back):
@@ -165,30 +178,34 @@ def test_a_file_name_with_spaces_is_collected_by_its_id(handed_back):
 
 
 def test_grades_csv_agrees_with_the_gradebook(handed_back):
+    """A row per student and nothing else (a spreadsheet or pandas reads every row as one): the
+    questions are headed by their labels, with their points."""
     root, outcomes = handed_back
     columns, scores, max_points, manual = question_scores(root, A)
     rows = read_csv(root / "reports" / A / "grades.csv")
-    header, maxima, body = rows[0], dict(zip(rows[0], rows[1])), [dict(zip(rows[0], r)) for r in rows[2:]]
-    assert header == ["student", "name", *columns, "autograded", "autograded_max", "total", "total_max", "status",
+    header, body = rows[0], [dict(zip(rows[0], r)) for r in rows[1:]]
+    assert header == ["student", "name", *LABELS, "autograded", "autograded_max", "total", "total_max", "status",
                       "late", "notes", "isolation"]
-    assert "explain" in columns and float(maxima["total"]) == sum(max_points.values())
-    assert len(body) == len(outcomes)
+    assert sorted(LABELS.values()) == sorted(columns) and {max_points[c] for c in ("test_half", "explain")} == {1}
+    assert sorted(r["student"].removeprefix("'") for r in body) == sorted(outcomes)  # every row is a student
     for row in body:
         student = row["student"].removeprefix("'")
-        for column in columns:
+        assert float(row["total_max"]) == sum(max_points.values()) and float(row["autograded_max"]) == 3
+        for title, column in LABELS.items():
             expected = scores.get(student, {}).get(column)
-            assert row[column] == ("" if expected is None else str(expected)), (student, column)
+            assert row[title] == ("" if expected is None else str(expected)), (student, column)
         assert float(row["autograded"]) == sum(v or 0 for c, v in scores.get(student, {}).items() if c not in manual)
         assert row["status"] == outcomes[student].status
         late = {"1002": "1 d 12 h 30 min", "2001": "2 d 9 h 36 min", HOSTILE_ID: "no submission time known"}
         assert row["late"] == late.get(student, "")
         assert row["isolation"].startswith("sandboxed")
-    assert float(next(r for r in body if r["student"] == "1001")["test_double"]) == 2
+    assert float(next(r for r in body if r["student"] == "1001")["A double (2 pts)"]) == 2
 
 
 def test_results_json_follow_gradescopes_format(handed_back):
     root, outcomes = handed_back
     _, scores, max_points, manual = question_scores(root, A)
+    named = {"A double": "test_double", "B half": "test_half"}  # as the notebook heads them
     for student in outcomes:
         data = json.loads((root / "reports" / A / "gradescope" / student / "results.json").read_text())
         assert gradescope.problems(data) == []
@@ -197,13 +214,13 @@ def test_results_json_follow_gradescopes_format(handed_back):
         for test in data["tests"]:
             assert {"name", "score", "max_score", "output", "visibility"} <= set(test)
             assert test["visibility"] in {"hidden", "after_due_date", "after_published", "visible"}
-            assert test["score"] == (scores[student].get(test["name"]) or 0)
-            assert test["max_score"] == max_points[test["name"]]
-        assert sorted(t["name"] for t in data["tests"]) == sorted(set(max_points) - manual)
+            assert test["score"] == (scores[student].get(named[test["name"]]) or 0)
+            assert test["max_score"] == max_points[named[test["name"]]]
+        assert sorted(named[t["name"]] for t in data["tests"]) == sorted(set(max_points) - manual)
         if outcomes[student].status == "graded":
             assert data["score"] == sum(t["score"] for t in data["tests"])
     spy = json.loads((root / "reports" / A / "gradescope" / "1006" / "results.json").read_text())
-    failed = next(t for t in spy["tests"] if t["name"] == "test_double")
+    failed = next(t for t in spy["tests"] if t["name"] == "A double")
     assert failed["score"] == 0 and "double" in failed["output"]
 
 
@@ -217,8 +234,27 @@ def test_canvas_csv_has_the_import_columns(handed_back):
     with (root / "reports" / A / "grades.csv").open(newline="") as handle:
         totals = {r["student"].removeprefix("'"): r["total"] for r in csv.DictReader(handle)}
     for student, row in body.items():
-        assert row[5] == (f"{float(totals[student]):g}" if outcomes[student].status == "graded" else "")
-    assert body["1001"][0] == "smithjane" and body["1002"][5] == "3"
+        fully_graded = outcomes[student].status == "graded" and student in WRITTEN
+        assert row[5] == (f"{float(totals[student]):g}" if fully_graded else ""), student
+    assert body["1001"][0] == "smithjane" and body["1001"][5] == "4" and body["1002"][5] == "3"
+
+
+def test_no_partial_grade_is_posted_and_the_report_says_whose_is_held_back(handed_back):
+    """A score whose written answers no grader has scored yet is not final: canvas.csv leaves it
+    blank (a partial score would reach students as their grade), and `vicourse report` names them."""
+    root, outcomes = handed_back
+    waiting = sorted(s for s, o in outcomes.items() if o.status == "graded" and s not in WRITTEN)
+    assert "1009" in waiting
+    body = {r[1].removeprefix("'"): r[5] for r in read_csv(root / "reports" / A / "canvas.csv")[2:]}
+    assert [s for s in waiting if body[s] != ""] == []
+    ran = subprocess.run([*run_module_command("vicourse"), "report", A], cwd=root, capture_output=True, text=True,
+                         timeout=300)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    said = ran.stdout[ran.stdout.index("canvas.csv leaves the score blank"):].split("questions:")[0]
+    held = [s for s in outcomes if s not in WRITTEN]
+    assert f"for {len(held)} of {len(outcomes)} submissions" in said, said
+    named = {word.strip(",") for word in said.split(": ", 1)[1].split()}
+    assert named >= set(waiting) - {HOSTILE_ID} and not named & set(WRITTEN), said
 
 
 def test_no_cell_is_read_as_a_formula(handed_back, tmp_path):
@@ -244,6 +280,10 @@ def test_class_report_is_self_contained_with_a_histogram_per_question(handed_bac
     assert html.count('<figure class="question"') == len(columns)
     for column in columns:
         assert f'data-question="{column}"' in html
+    for label in ("A double", "B half", "B explain"):  # as the notebook heads them, not test_double
+        assert f"<figcaption>{label}: " in html
+    hardest = html.split("<h2>Hardest questions</h2>")[1].split("</table>")[0]
+    assert "<td>A double</td>" in hardest and "test_" not in hardest
     images = html.split('src="')[1:]
     assert len(images) == len(columns) + 1  # the distribution, then one per question
     for image in images:
@@ -287,6 +327,30 @@ def test_feedback_shows_scores_and_messages_never_the_hidden_inputs_or_the_grade
         assert grader_source.splitlines()[0] not in text, path
 
 
+def test_feedback_says_not_graded_yet_and_names_the_questions(handed_back):
+    """`vicourse feedback` warns that written answers wait for a grader, and the pages say so
+    instead of "Score: 0.0 / 1.0"; every graded cell is named as the notebook heads it."""
+    root, _ = handed_back
+    ran = subprocess.run([*run_module_command("vicourse"), "feedback", A], cwd=root, capture_output=True, text=True,
+                         timeout=300)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    warning = ran.stderr[ran.stderr.index("WARNING: written answers not graded yet"):]
+    assert "1009" in warning and "1001" not in warning
+    def page(student):
+        return (root / "feedback" / student / A / f"{A}.html").read_text()
+    waiting, graded = page("1009"), page("1001")  # full marks on the autograded questions, both
+    assert '<li><a href="#explain">B explain</a> (not graded yet; 1.0 points)</li>' in waiting
+    assert "Not graded yet (1.0 points)" in waiting and "(Score so far: 3.0 / 4.0; written answers not graded yet)" \
+        in waiting
+    assert "Score: 0.0 / 1.0" not in waiting and "Written response" not in waiting
+    assert '<li><a href="#explain">B explain</a> (Score: 1.0 / 1.0)</li>' in graded
+    assert '<li><a href="#test_double">A double</a> (Score: 2.0 / 2.0)</li>' in graded
+    assert "not graded yet" not in graded.lower() and "Test cell" not in graded
+    assert '<span class="nbgrader-label">B half</span>' in graded
+    for html in (waiting, graded):  # still made safe to open (vicourse/html_safety.py)
+        assert html.count("Content-Security-Policy") == 1
+
+
 GRADER_REWRITE = """import numpy as np
 
 for path in ({grader!r}, {gradebook!r}):
@@ -319,7 +383,7 @@ def test_grade_one_grades_a_notebook_in_the_sandbox_with_the_course_graders(hand
     assert result.returncode == 0, result.stderr[-2000:]
     data = json.loads(result.stdout)
     assert gradescope.problems(data) == []
-    assert data["score"] == 1 and {t["name"]: t["score"] for t in data["tests"]} == {"test_double": 0, "test_half": 1}
+    assert data["score"] == 1 and {t["name"]: t["score"] for t in data["tests"]} == {"A double": 0, "B half": 1}
     assert (grader.read_bytes(), gradebook.read_bytes()) == before
     assert "assert_close" not in result.stdout
 

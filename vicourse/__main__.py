@@ -27,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import batch, course, examples, release, report, reports, solutions
+from . import batch, course, examples, grades_table, release, reports, solutions
 from .course import assignments, course_root, nbgrader
 from .sandbox import isolation
 
@@ -40,11 +40,13 @@ def grade(root, assignment: str, workers: int, timeout: float, cell_timeout: int
     outcomes = batch.grade_all(root, assignment, workers=workers, timeout=timeout, extra=extra, only=only,
                                force=force, scheduler=scheduler, insecure=insecure, certs=certs)
     seconds = time.perf_counter() - started
-    table = report.print_table(reports.write_all(root, assignment))
-    graded_now = sum(o.run != saved_runs.get(o.student) for o in outcomes)  # a graded one gets this run's stamp
+    table = grades_table.print_table(reports.write_all(root, assignment))
+    this_run = [o for o in outcomes if o.run != saved_runs.get(o.student)]  # each one handled gets this run's stamp
+    counts = {status: sum(o.status == status for o in this_run) for status in batch.STATUSES}
+    handled = [f"{counts.pop('graded')} graded in this run"] + [f"{n} {status}" for status, n in counts.items() if n]
     where = f"on the cluster at {scheduler}" if scheduler else f"with {workers} local workers"
-    summary = (f"{table}\n  {len(outcomes)} submissions of {assignment} ({graded_now} graded in this run, "
-               f"{len(outcomes) - graded_now} unchanged) in {seconds:.1f} s {where}")
+    summary = (f"{table}\n  {len(outcomes)} submissions of {assignment} ({', '.join(handled)}, "
+               f"{len(outcomes) - len(this_run)} unchanged) in {seconds:.1f} s {where}")
     if any(not o.isolation.startswith("sandboxed") for o in outcomes if o.isolation):
         summary += "\n  WARNING: STUDENT CODE RAN WITHOUT A SANDBOX (see the isolation lines above; make doctor)"
     return summary
@@ -100,14 +102,20 @@ def roster(root, path: Path) -> None:
 
 
 def feedback(root, assignment: str, student: str | None = None) -> None:
-    """Stock `nbgrader generate_feedback`, then each page made safe to open (vicourse/html_safety.py)."""
+    """Stock `nbgrader generate_feedback`, then each page labelled as the notebook heads its
+    questions, ungraded written answers shown as such (vicourse/feedback_pages.py), and made
+    safe to open (vicourse/html_safety.py)."""
+    from .feedback_pages import label_pages, ungraded_warning
     from .html_safety import secure_file
 
     result = nbgrader(root, "generate_feedback", assignment, "--force", *(["--student", student] if student else []))
     if result.returncode != 0:
         print(f"generate_feedback failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}", file=sys.stderr)
+    pending = label_pages(root, assignment, student)
     for page in sorted((root / "feedback").glob(f"{student or '*'}/{assignment}/*.html")):
         secure_file(page)
+    if pending:
+        print(ungraded_warning(pending), file=sys.stderr)
 
 
 def export(root) -> None:
@@ -224,7 +232,7 @@ def main(argv=None) -> None:
                 print(grade(root, name, args.workers, args.timeout, args.cell_timeout, force=args.force,
                             scheduler=args.scheduler, insecure=args.insecure, certs=args.certs))
             elif args.command == "report":
-                print(report.print_table(reports.write_all(root, name)))
+                print(grades_table.print_table(reports.write_all(root, name)))
             elif args.command == "collect":
                 collect(root, name)
             else:

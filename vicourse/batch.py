@@ -287,7 +287,10 @@ def grade_all(
             late_plugin = late_submission_plugin(config)
             before = {name: list(outcomes[name].notes) for name in jobs}  # the coordinator's own notes
             with dask_client(access, min(workers or os.cpu_count() or 1, len(jobs))) as (client, chosen), \
-                    Progress(len(jobs), assignment, kept, progress) as bar:
+                    Progress(len(todo), assignment, kept, progress) as bar:
+                for name in todo:  # found unreadable before grading: counted as such, as the summary does
+                    if name not in jobs:
+                        bar.done(outcomes[name])
                 for name, result in run_tasks(client, jobs, chosen):
                     outcome = outcomes[name]
                     worker_view.restore_rubrics(result["files"], rubrics)

@@ -8,8 +8,10 @@ assignment by the column title `Name (assignment id)`; nbgrader_config.py names 
 
 Without an entry the column is the bare assignment name, and Canvas makes a new
 assignment of it on import. The row after the header holds the points possible.
-A submission that was not fully graded is left blank, so that no unreviewed score
-reaches students; the class report lists each such submission with its reason.
+A submission that is not fully graded (not graded by the batch, or written answers that
+no grader has scored yet: ClassResults.held_back) is left blank, so that no partial score
+reaches students as final; the terminal table names them, and the class report gives
+each one's reason.
 """
 
 from __future__ import annotations
@@ -36,6 +38,6 @@ def write_canvas(root: Path, assignment: str, results: ClassResults | None = Non
         writer.writerow([*HEADER, column_title(root, assignment)])
         writer.writerow(["Points Possible", "", "", "", "", f"{results.total_max:g}"])
         for row in results.rows:
-            score = f"{row.total:g}" if row.status == "graded" else ""
+            score = "" if results.held_back(row) else f"{row.total:g}"
             writer.writerow([spreadsheet_safe(v) for v in (row.name, row.student, "", "", "", score)])
     return path

@@ -55,13 +55,13 @@ def histogram(values: list[float], top: float, title: str) -> str:
 
 
 def unfinished(results: ClassResults, row: Row) -> str | None:
-    """Why a submission is not fully graded, or None."""
+    """Why a submission is not fully graded, or None: why its score is held back from canvas.csv,
+    and notes that say part of it did not run."""
+    held = results.held_back(row)
     if row.status != "graded":
-        return f"{row.status}: " + "; ".join(row.notes)
+        return f"{held}: " + "; ".join(row.notes)
     partly = [n for n in row.notes if any(p in n for p in PARTLY)]
-    waiting = [c for c in results.columns if c in results.manual and row.scores.get(c) is None]
-    reasons = partly + ([f"written answers not graded yet: {', '.join(waiting)}"] if waiting else [])
-    return "; ".join(reasons) or None
+    return "; ".join(partly + ([held] if held else [])) or None
 
 
 def named(row: Row) -> str:
@@ -94,9 +94,10 @@ def write_class_report(root: Path, assignment: str, results: ClassResults | None
     for grade_id in results.columns:
         values = [r.scores[grade_id] for r in graded if r.scores.get(grade_id) is not None]
         kind = "written" if grade_id in results.manual else "autograded"
+        label = results.label(grade_id)
         parts.append(f'<figure class="question" data-question="{escape(grade_id)}">'
-                     + histogram(values, results.max_points[grade_id], f"{grade_id} ({kind})")
-                     + f"<figcaption>{escape(grade_id)}: {len(values)} scored</figcaption></figure>")
+                     + histogram(values, results.max_points[grade_id], f"{label} ({kind})")
+                     + f"<figcaption>{escape(label)}: {len(values)} scored</figcaption></figure>")
     parts.append("</div>")
 
     hardest = []
@@ -105,7 +106,8 @@ def write_class_report(root: Path, assignment: str, results: ClassResults | None
         if values:
             share = mean(values) / results.max_points[grade_id]
             full = sum(v >= results.max_points[grade_id] for v in values)
-            hardest.append([grade_id, f"{share:.0%}", f"{full} of {len(values)}", f"{results.max_points[grade_id]:g}"])
+            hardest.append([results.label(grade_id), f"{share:.0%}", f"{full} of {len(values)}",
+                            f"{results.max_points[grade_id]:g}"])
     hardest.sort(key=lambda r: float(r[1].rstrip("%")))
     parts.append("<h2>Hardest questions</h2>"
                  + table(["question", "mean share of points", "full marks", "points"], hardest[:10]))

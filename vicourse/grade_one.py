@@ -76,7 +76,7 @@ def as_text(results: ClassResults, row: Row) -> str:
     for grade_id in results.columns:
         score = row.scores.get(grade_id)
         shown = "by hand" if grade_id in results.manual else f"{score or 0:g}/{results.max_points[grade_id]:g}"
-        lines.append(f"  {grade_id:<28}{shown:>9}  {row.messages.get(grade_id, '')}")
+        lines.append(f"  {results.label(grade_id):<32}{shown:>9}  {row.messages.get(grade_id, '')}")
     lines += [f"  note: {note}" for note in row.notes]
     return "\n".join(lines)
 

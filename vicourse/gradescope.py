@@ -31,7 +31,7 @@ def results_json(results: ClassResults, row: Row, visibility: str = "visible") -
         points = results.max_points[grade_id]
         score = row.scores.get(grade_id) or 0.0
         said = "passed" if score >= points else row.messages.get(grade_id, "no points")
-        tests.append({"name": grade_id, "score": score, "max_score": points, "output": said,
+        tests.append({"name": results.label(grade_id), "score": score, "max_score": points, "output": said,
                       "visibility": visibility, "output_format": "text"})
     manual = sum(results.max_points[c] for c in results.manual)
     lines = [f"Autograded: {row.autograded:g} of {results.auto_max:g} points."]

@@ -18,6 +18,7 @@ from nbgrader.utils import determine_grade
 from .course import check_config, open_gradebook, read_notebook
 from .deadlines import lateness
 from .grading_executor import is_test_cell
+from .labels import assignment_labels
 
 
 def question_scores(root: Path, assignment: str):
@@ -68,6 +69,24 @@ class ClassResults:
     max_points: dict
     manual: set
     rows: list[Row]
+    labels: dict = field(default_factory=dict)  # grade id -> Label ("A.1 entropy"), from the release's headings
+
+    def label(self, grade_id: str) -> str:
+        return str(self.labels.get(grade_id, grade_id))
+
+    def waiting(self, row: Row) -> list[str]:
+        """The written answers of this submission that no grader has scored yet (grade ids)."""
+        return [c for c in self.columns if c in self.manual and row.scores.get(c) is None]
+
+    def held_back(self, row: Row) -> str | None:
+        """Why this submission's score must not reach students yet, or None: not graded by the
+        batch, or written answers still waiting for a grader. canvas.csv leaves it blank."""
+        if row.status != "graded":
+            return row.status
+        waiting = self.waiting(row)
+        if waiting:
+            return "written answers not graded yet: " + ", ".join(self.label(c) for c in waiting)
+        return None
 
     @property
     def auto_max(self) -> float:
@@ -100,7 +119,8 @@ def class_results(root: Path, assignment: str) -> ClassResults:
             messages=test_messages(graded) if outcome["status"] == "graded" and graded.exists() else {},
         ))
     # answer cells are "solution" cells; the manually graded questions are those that carry points
-    return ClassResults(assignment, columns, max_points, manual & set(columns), rows)
+    return ClassResults(assignment, columns, max_points, manual & set(columns), rows,
+                        assignment_labels(root, assignment, columns))
 
 
 def student_names(root: Path, assignment: str) -> dict[str, str]:
@@ -156,17 +176,29 @@ GRADES_HEADER = ["student", "name", "autograded", "autograded_max", "total", "to
 NAMED = 2  # the columns before the questions: the student's id and name
 
 
+def points(value: float) -> str:
+    return f"{value:g} pt" + ("" if value == 1 else "s")
+
+
+def question_header(results: ClassResults, grade_id: str) -> str:
+    """A question's column title in grades.csv: its label and its maximum, e.g. "A.1 entropy (1 pt)"
+    or "B.2 distance_meaning (1 pt, written)". The maxima live in the header, so that every row
+    below it is a student."""
+    kind = ", written" if grade_id in results.manual else ""
+    return f"{results.label(grade_id)} ({points(results.max_points[grade_id])}{kind})"
+
+
 def write_report(root: Path, assignment: str, results: ClassResults | None = None) -> Path:
     """reports/<assignment>/grades.csv: a row per submission (the student's id and name), a column
-    per question (autograded and written), then totals, status, late flag, notes and isolation."""
+    per question (autograded and written, titled with its label and points), then totals and their
+    maxima, status, late flag, notes and isolation."""
     results = results or class_results(root, assignment)
     path = root / "reports" / assignment / "grades.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow([*GRADES_HEADER[:NAMED], *results.columns, *GRADES_HEADER[NAMED:]])
-        writer.writerow(["(max)", "", *[results.max_points[c] for c in results.columns], results.auto_max,
-                         results.auto_max, results.total_max, results.total_max, "", "", "", ""])
+        writer.writerow([*GRADES_HEADER[:NAMED], *(question_header(results, c) for c in results.columns),
+                         *GRADES_HEADER[NAMED:]])
         for row in results.rows:
             writer.writerow([spreadsheet_safe(v) for v in [
                 row.student, "" if row.name == row.student else row.name,
@@ -183,35 +215,3 @@ def disagreement(outcome: dict, gradebook_points: float) -> list[str]:
     if graded is None or abs(graded - gradebook_points) < 1e-9:
         return []
     return [f"GRADEBOOK DISAGREES: the graded notebook scores {graded:g}, the gradebook holds {gradebook_points:g}"]
-
-
-def print_table(csv_path: Path) -> str:
-    """A fixed-width rendering of grades.csv (question columns as Q1, Q2, ...)."""
-    with csv_path.open() as handle:
-        rows = list(csv.DictReader(handle))
-    header = list(rows[0]) if rows else GRADES_HEADER
-    questions = header[header.index("name") + 1 if "name" in header else 1 : header.index("autograded")]
-    maxima, body = rows[0], rows[1:]
-    short = [f"Q{i + 1}" for i in range(len(questions))]
-    lines = [f"{'student':<24}" + "".join(f"{s:>5}" for s in short) + f"{'auto':>9}{'total':>9}  status / notes"]
-    lines.append(f"{'(max)':<24}" + "".join(f"{_fmt(maxima[q]):>5}" for q in questions)
-                 + f"{_fmt(maxima['autograded']):>9}{_fmt(maxima['total']):>9}")
-    for row in body:
-        cells = "".join(f"{('-' if row[q] == '' else _fmt(row[q])):>5}" for q in questions)
-        auto = f"{_fmt(row['autograded'])}/{_fmt(row['autograded_max'])}"
-        total = f"{_fmt(row['total'])}/{_fmt(row['total_max'])}"
-        notes = row["status"] + (f" (LATE: {row['late']})" if row["late"] else "") + (f": {row['notes']}" if row["notes"] else "")
-        who = f"{row['student']} {row.get('name') or ''}".strip()[:23]
-        lines.append(f"{who:<24}{cells}{auto:>9}{total:>9}  {notes[:110]}")
-    legend = ", ".join(f"{s}={q}" for s, q in zip(short, questions))
-    text = "\n".join(lines) + "\n  (" + legend + "; '-' = manual, not graded yet)"
-    isolations = sorted({row["isolation"] for row in body})
-    return text + "".join(f"\n  isolation: {i}" for i in isolations)
-
-
-def _fmt(value) -> str:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    return f"{number:g}"

@@ -12,16 +12,16 @@ from pathlib import Path
 from .canvas import write_canvas
 from .class_report import write_class_report
 from .gradescope import write_results
-from .report import class_results, write_report
+from .report import ClassResults, class_results, write_report
 from .similarity import write_similarity
 
 
-def write_all(root: Path, assignment: str) -> Path:
-    """Write every report; return grades.csv."""
+def write_all(root: Path, assignment: str) -> ClassResults:
+    """Write every report; return what they were written from (report.print_table shows it)."""
     results = class_results(root, assignment)
-    grades = write_report(root, assignment, results)
+    write_report(root, assignment, results)
     write_results(root, assignment, results)
     write_canvas(root, assignment, results)
     write_similarity(root, assignment)
     write_class_report(root, assignment, results)
-    return grades
+    return results
