@@ -28,7 +28,9 @@ def run_doctor(args) -> int:
     try:
         course_root(args.course)
     except SystemExit:
-        pass  # outside a course the probes still run
+        if args.course:
+            raise Refused(f"doctor: no nbgrader_config.py in {args.course} or above") from None
+        # outside a course the probes still run
     else:
         open_course(args)
     return OK if doctor() else FAILED

@@ -30,12 +30,16 @@ class ConfigError(ValueError):
     """nbgrader_config.py cannot be used as it is; the message says why, line by line."""
 
 
+# Imported with this module, so that the batch's forkserver imports them once (batch_worker.PRELOAD)
+# rather than every grading process on its first config check.
+for _module in REGISTRY:
+    importlib.import_module(_module)
+
+
 def configurable_classes() -> dict[str, list[type]]:
     """Every configurable class the registry defines, by name (two libraries may share a name)."""
     from traitlets.config import Configurable
 
-    for module in REGISTRY:
-        importlib.import_module(module)
     found: dict[str, list[type]] = {}
     pending = [Configurable]
     while pending:
