@@ -13,13 +13,12 @@ import pytest
 
 from conftest import ROOT
 from vicourse import examples, release
-from vicourse.__main__ import main
+from vicourse.__main__ import main, parser
 from vicourse.course import copy_course
 
 TOY = ROOT / "tests" / "fixtures" / "toy_course"
 A = "00_toy"
-COMMANDS = ("release", "solutions", "examples", "calibrate", "collect", "roster", "grade", "report", "feedback",
-            "grade-one", "check-config", "doctor", "cluster-certs", "demo", "reset")
+COMMANDS = sorted(parser().commands.choices)  # every command, those added later too
 
 
 def run(capsys, *argv) -> tuple[int, str, str]:
@@ -39,6 +38,11 @@ def toy(tmp_path, monkeypatch):
     root = copy_course(TOY, tmp_path / "course", config=ROOT / "nbgrader_config.py")
     monkeypatch.chdir(root)
     return root
+
+
+def test_the_commands_a_course_needs_are_there():
+    assert {"release", "solutions", "examples", "calibrate", "collect", "roster", "grade", "report", "feedback",
+            "grade-one", "check-config", "doctor", "cluster-certs", "demo", "reset"} <= set(COMMANDS)
 
 
 @pytest.mark.parametrize("command", COMMANDS)
