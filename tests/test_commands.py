@@ -121,6 +121,6 @@ def test_grade_and_feedback_say_what_they_did_and_fail_when_a_submission_was_not
 
     code, out, err = run(capsys, "feedback", A)
     assert code == 0, (out, err)
-    assert f"feedback for {A}: 1 pages for 1 students (full)" in out, out
+    assert f"feedback for {A}: 1 page for 1 student (full)" in out, out
     assert "NO PAGE for 1: garbled (not graded: unreadable)" in out, out
     assert f"wrote: feedback/<student>/{A}/" in out, out

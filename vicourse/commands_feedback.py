@@ -26,7 +26,7 @@ class FeedbackRun:
 
     def summary(self, root: Path) -> str:
         count = sum(len(p) for p in self.pages.values())
-        lines = [f"feedback for {self.assignment}: {count} pages for {len(self.pages)} students"
+        lines = [f"feedback for {self.assignment}: {plural(count, 'page')} for {plural(len(self.pages), 'student')}"
                  + (f" ({', '.join(sorted(self.pages))})" if self.pages else "")]
         if self.missing:
             lines.append(f"  NO PAGE for {len(self.missing)}: "
@@ -36,6 +36,10 @@ class FeedbackRun:
         lines.append(did(read=[f"{shown(root / 'autograded')}/*/{self.assignment}/", gradebook_shown(root)],
                          wrote=[f"{shown(root / 'feedback')}/<student>/{self.assignment}/"]))
         return "\n".join(lines)
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def feedback(root, assignment: str, student: str | None = None) -> FeedbackRun:
@@ -51,9 +55,9 @@ def feedback(root, assignment: str, student: str | None = None) -> FeedbackRun:
     if result.returncode != 0:
         run.error = f"{result.stdout[-2000:]}\n{result.stderr[-2000:]}".strip()
     for page in sorted((root / "feedback").glob(f"{student or '*'}/{assignment}/*.html")):
-        secure_file(page)
-        if page.stat().st_mtime >= started:
+        if page.stat().st_mtime >= started:  # written by this run, not left from an earlier one
             run.pages.setdefault(page.parts[-3], []).append(page)
+        secure_file(page)
     outcomes = load_outcomes(root, assignment)
     expected = {p.parent.name for folder in ("submitted", "autograded")
                 for p in (root / folder).glob(f"{student or '*'}/{assignment}") if p.is_dir()}
