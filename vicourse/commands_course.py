@@ -80,7 +80,11 @@ def run_reset(args) -> int:
                           USAGE)
         if input("type 'reset' to go on: ").strip() != "reset":
             raise Refused("reset: not confirmed; nothing was archived or removed", USAGE)
-    archived = reset.archive(root, url)
+    try:
+        archived = reset.archive(root, url)
+    except Exception as error:  # noqa: BLE001 - an unreachable database, a full disk: say so, remove nothing
+        raise Refused(f"reset: the archive could not be written, so nothing was removed: "
+                      f"{type(error).__name__}: {str(error)[:500]}", FAILED) from None
     print(f"archived to {shown(archived)} (restore: tar -xzf {shown(archived)} -C {shown(root)})")
     removed = reset.remove(root, url)
     print(did(read=[gradebook_shown(root)], wrote=[shown(archived)]))
