@@ -1,242 +1,92 @@
-"""Command line: `python -m vicourse <command>`, run from the course folder.
+"""Command line: `vicourse <command>` (or `python -m vicourse`), run in the course folder or with
+--course FOLDER. `vicourse <command> --help` describes each command and its options.
 
-  release [A ...]          student releases (stock nbgrader generate_assignment --force)
-  solutions [A ...]        executed, student-safe solutions (.ipynb + .html)
-  examples [A ...]         sample submissions in examples/ (default: refresh the existing ones)
-  calibrate A              grade every WRONG_ANSWERS / CORRECT_ALTERNATIVES variant (fast)
-  collect A                an LMS download in downloaded/A/archive/ -> submitted/ (stock zip_collect),
-                           students' names from it into the gradebook
-  roster FILE              students' names from a CSV (id, first name, last name) into the gradebook
-  grade A [options]        batch-autograde submitted/*/A (new or changed ones; --force: all) on
-                           --workers local processes or the dask cluster at --scheduler, then report
-  cluster-certs            a CA and TLS certificates for a grading cluster, and where each goes
-  report A                 reports/A/: grades.csv, Gradescope results.json, canvas.csv,
-                           similarity, class_report.html; prints the per-question table
-  grade-one PATH [--json]  grade one notebook in a scratch copy of the course, same sandbox
-  feedback A               feedback HTML without hidden tests (stock generate_feedback)
-  demo                     releases, solutions, grade the examples, export, feedback
-  doctor                   what isolation this machine gives student kernels, proved by attacks
+A command lives in one of the commands_*.py modules, each with a `register(commands)` that adds
+its argparse subparsers and sets `run`, a function of the parsed arguments returning the exit
+code. A new command is one such function and its parser; a new module goes in COMMAND_MODULES.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
+import importlib
 import sys
-import time
-from pathlib import Path
 
-from . import batch, course, examples, grades_table, release, reports, solutions
-from .course import assignments, course_root, nbgrader
-from .sandbox import isolation
+from .command_line import EXIT_CODES, Refused
 
+# Imported here for scripts and tests that call them directly.
+from .commands_authoring import calibrate  # noqa: F401
+from .commands_course import cluster_certs, doctor  # noqa: F401
+from .commands_collect import collect  # noqa: F401
+from .commands_feedback import export, feedback  # noqa: F401
+from .commands_grading import grade  # noqa: F401
 
-def grade(root, assignment: str, workers: int, timeout: float, cell_timeout: int | None, only=None,
-          force: bool = False, scheduler: str | None = None, insecure: bool = False, certs=None) -> str:
-    extra = [f"--Execute.timeout={cell_timeout}"] if cell_timeout else []
-    saved_runs = {name: saved.get("run") for name, saved in batch.load_outcomes(root, assignment).items()}
-    started = time.perf_counter()
-    outcomes = batch.grade_all(root, assignment, workers=workers, timeout=timeout, extra=extra, only=only,
-                               force=force, scheduler=scheduler, insecure=insecure, certs=certs)
-    seconds = time.perf_counter() - started
-    table = grades_table.print_table(reports.write_all(root, assignment))
-    this_run = [o for o in outcomes if o.run != saved_runs.get(o.student)]  # each one handled gets this run's stamp
-    counts = {status: sum(o.status == status for o in this_run) for status in batch.STATUSES}
-    handled = [f"{counts.pop('graded')} graded in this run"] + [f"{n} {status}" for status, n in counts.items() if n]
-    where = f"on the cluster at {scheduler}" if scheduler else f"with {workers} local workers"
-    summary = (f"{table}\n  {len(outcomes)} submissions of {assignment} ({', '.join(handled)}, "
-               f"{len(outcomes) - len(this_run)} unchanged) in {seconds:.1f} s {where}")
-    if any(not o.isolation.startswith("sandboxed") for o in outcomes if o.isolation):
-        summary += "\n  WARNING: STUDENT CODE RAN WITHOUT A SANDBOX (see the isolation lines above; make doctor)"
-    return summary
+COMMAND_MODULES = ("commands_authoring", "commands_collect", "commands_grading", "commands_feedback", "commands_course")
 
 
-def calibrate(root, assignment: str) -> bool:
-    """Print what each calibration variant loses; False if any differs from its grader module."""
-    from .calibration import agrees, expected_fractions, grade_variants, kept_fractions, variants_of
-    from .course import source_notebook
-    from .grading_executor import load_grader_module
-
-    os.environ.setdefault("MPLBACKEND", "Agg")
-    module = load_grader_module(root / "grader_tests", assignment)
-    variants = variants_of(module)
-    results = grade_variants(source_notebook(root, assignment), root / "grader_tests", [v.replace for v in variants])
-    good = True
-    for variant, lost in zip(variants, results):
-        ok = agrees(variant, lost)
-        good &= ok
-        got, want = kept_fractions(lost), expected_fractions(variant)
-        shown = ", ".join(g if not f else f"{g} (keeps {f:.3g})" for g, f in sorted(got.items()))
-        print(f"{'ok ' if ok else 'BAD'} {variant.name}: loses {shown or 'nothing'}")
-        for grade_id in sorted(g for g in set(got) | set(want) if got.get(g, 1.0) != want.get(g, 1.0)):
-            print(f"      {grade_id}: {lost.get(grade_id, 'kept its points')}; expected to keep "
-                  f"{want.get(grade_id, 1.0):.3g}")
-    return good
-
-
-def collect(root, assignment: str) -> None:
-    """Stock `nbgrader zip_collect` with the course's plugins (vicourse/collect.py), then what it did."""
-    from .collect import summary
-
-    result = nbgrader(root, "zip_collect", assignment, "--force")
-    if result.returncode != 0:
-        print(f"zip_collect failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}", file=sys.stderr)
-        sys.exit(1)
-    print(summary(root, assignment))
-    from .roster import names_from_collect, write_names
-
-    named = write_names(root, names_from_collect(root, assignment), overwrite=False)
-    print(f"  names of {len(named)} students recorded in the gradebook (students named before keep their names)")
-
-
-def roster(root, path: Path) -> None:
-    """Names from a roster CSV into the gradebook; nothing is written if a line is bad."""
-    from .roster import read_roster, write_names
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
 
     try:
-        names = read_roster(path)
-    except ValueError as error:
-        sys.exit(str(error))
-    print(f"names of {len(write_names(root, names, overwrite=True))} students recorded in the gradebook from {path}")
+        return f"vicourse {installed('vicourse')} (nbgrader {installed('nbgrader')})"
+    except PackageNotFoundError:
+        return "vicourse (not installed)"
 
 
-def feedback(root, assignment: str, student: str | None = None) -> None:
-    """Stock `nbgrader generate_feedback`, then each page labelled as the notebook heads its
-    questions, ungraded written answers shown as such (vicourse/feedback_pages.py), and made
-    safe to open (vicourse/html_safety.py)."""
-    from .feedback_pages import label_pages, ungraded_warning
-    from .html_safety import secure_file
+class Formatter(argparse.HelpFormatter):
+    """Wraps one-paragraph descriptions; keeps text laid out in lines (the exit codes) as it is."""
 
-    result = nbgrader(root, "generate_feedback", assignment, "--force", *(["--student", student] if student else []))
-    if result.returncode != 0:
-        print(f"generate_feedback failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}", file=sys.stderr)
-    pending = label_pages(root, assignment, student)
-    for page in sorted((root / "feedback").glob(f"{student or '*'}/{assignment}/*.html")):
-        secure_file(page)
-    if pending:
-        print(ungraded_warning(pending), file=sys.stderr)
+    def __init__(self, prog):
+        super().__init__(prog, max_help_position=30)
 
+    def add_argument(self, action):
+        super().add_argument(action)
+        if isinstance(action, argparse._SubParsersAction):  # commands are listed indented one step more
+            self._action_max_length += self._indent_increment
 
-def export(root) -> None:
-    """Stock nbgrader export: one row per student and assignment (reports/grades_all.csv)."""
-    (root / "reports").mkdir(exist_ok=True)
-    result = nbgrader(root, "export", "--to", str(root / "reports" / "grades_all.csv"))
-    if result.returncode != 0:
-        print(f"export failed:\n{result.stderr[-2000:]}", file=sys.stderr)
+    def _fill_text(self, text, width, indent):
+        if "\n" in text:
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
 
 
-def demo(root, workers: int) -> None:
-    started = time.perf_counter()
-    print("== releases ==")
-    release.generate_releases(root)
-    print("== solutions ==")
-    solutions.build_solutions(root)
-    for assignment in assignments(root):
-        folder = root / "examples" / assignment
-        if not folder.is_dir():
-            continue
-        for example in sorted(folder.glob("*.ipynb")):
-            target = root / "submitted" / f"demo-{example.stem}" / assignment
-            shutil.rmtree(target, ignore_errors=True)
-            target.mkdir(parents=True)
-            shutil.copy(example, target / f"{assignment}.ipynb")
-        print(f"== autograde {assignment} (sample submissions from examples/{assignment}) ==")
-        only = [f"demo-{p.stem}" for p in sorted(folder.glob("*.ipynb"))]
-        print(grade(root, assignment, workers, timeout=600, cell_timeout=15, only=only))
-        feedback(root, assignment)
-    export(root)
-    print(f"== done in {time.perf_counter() - started:.0f} s: reports/ (grades), feedback/ (student HTML) ==")
+def parser() -> argparse.ArgumentParser:
+    main_parser = argparse.ArgumentParser(prog="vicourse", description=__doc__.split("\n\n")[0].replace("\n", " "),
+                                          epilog=EXIT_CODES, formatter_class=Formatter)
+    main_parser.add_argument("--version", action="version", version=version())
+    commands = main_parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"{__package__}.{name}").register(commands)
+    for command in commands.choices.values():
+        command.epilog = command.epilog or EXIT_CODES
+        command.formatter_class = Formatter
+    main_parser.commands = commands
+    return main_parser
 
 
-def cluster_certs(root, certs, scheduler: str | None, force: bool) -> None:
-    """Make the grading cluster's CA and certificates, and say where each goes."""
-    from .cluster_certs import CERTS, create, instructions
-
-    config = course.check_config(root)
-    folder = create(Path(certs) if certs else root / CERTS, config.CourseDirectory.get("course_id", "course"), force)
-    text = instructions(folder.resolve(), scheduler)
-    (folder / "README.txt").write_text(text)
-    print(text)
-
-
-def doctor() -> bool:
-    """Print what isolation a student kernel gets here, and prove it with a few attacks."""
-    from .doctor import run_doctor
-
-    return run_doctor()
+def parse(argv=None) -> argparse.Namespace:
+    """The arguments, each command's checked by its own parser: what it does not take is refused
+    with that command's usage."""
+    main_parser = parser()
+    args, extra = main_parser.parse_known_args(argv)
+    if extra:
+        main_parser.commands.choices[args.command].error(
+            f"unrecognized arguments: {' '.join(extra)}")
+    return args
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="vicourse", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["release", "solutions", "examples", "calibrate", "collect", "roster", "grade",
-                                            "report", "grade-one", "feedback", "demo", "doctor", "cluster-certs"])
-    parser.add_argument("assignments", nargs="*")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                        help="grade: local dask worker processes, one submission each at a time")
-    parser.add_argument("--scheduler", help="grade: a running dask cluster (tls://host:8786) instead of local workers; "
-                                            "cluster-certs: the address to print in the command lines")
-    parser.add_argument("--certs", help="cluster-certs, grade: the certificates' folder (default: cluster-certs/)")
-    parser.add_argument("--insecure", action="store_true",
-                        help="grade: allow a plain tcp:// scheduler that other machines can reach (not advised)")
-    parser.add_argument("--force", action="store_true", help="grade: regrade submissions that have not changed; "
-                                                             "cluster-certs: replace the CA and every certificate")
-    parser.add_argument("--db-url", help="the gradebook's SQLAlchemy URL (default: c.CourseDirectory.db_url)")
-    parser.add_argument("--timeout", type=float, default=900, help="seconds allowed per submission")
-    parser.add_argument("--cell-timeout", type=int, default=None, help="override the per-cell limit")
-    parser.add_argument("--json", action="store_true", help="grade-one: print Gradescope's results.json")
-    parser.add_argument("--assignment", help="grade-one: the assignment (default: from the notebook)")
-    args = parser.parse_args(argv)
-    if args.command == "doctor":
-        sys.exit(0 if doctor() else 1)
-    root = course_root()
-    if args.db_url:
-        course.DB_URLS[root.resolve()] = args.db_url  # course.gradebook_url: grading and the reports
-    names = args.assignments or None
-    if args.command == "release":
-        release.generate_releases(root, names)
-    elif args.command == "solutions":
-        solutions.build_solutions(root, names)
-    elif args.command == "examples":
-        # by default, refresh the assignments that already have sample submissions
-        existing = [a for a in assignments(root) if (root / "examples" / a).is_dir()]
-        for name in names or existing:
-            for path in examples.write_examples(root, name):
-                print(path.relative_to(root))
-    elif args.command == "grade-one":
-        if len(args.assignments) != 1:
-            parser.error("grade-one needs one notebook")
-        from .grade_one import report as grade_one
-
-        extra = [f"--Execute.timeout={args.cell_timeout}"] if args.cell_timeout else []
-        text, graded = grade_one(root, Path(args.assignments[0]).resolve(), args.assignment, args.json,
-                                 timeout=args.timeout, extra=extra)
-        print(text)
-        sys.exit(0 if graded else 1)
-    elif args.command == "demo":
-        demo(root, args.workers)
-    elif args.command == "roster":
-        if len(args.assignments) != 1:
-            parser.error("roster needs one CSV file (id, first name, last name)")
-        roster(root, Path(args.assignments[0]))
-    elif args.command == "cluster-certs":
-        cluster_certs(root, args.certs, args.scheduler, args.force)
-    else:
-        if not names:
-            parser.error(f"{args.command} needs an assignment name")
-        for name in names:
-            if args.command == "calibrate":
-                if not calibrate(root, name):
-                    sys.exit(1)
-            elif args.command == "grade":
-                print(grade(root, name, args.workers, args.timeout, args.cell_timeout, force=args.force,
-                            scheduler=args.scheduler, insecure=args.insecure, certs=args.certs))
-            elif args.command == "report":
-                print(grades_table.print_table(reports.write_all(root, name)))
-            elif args.command == "collect":
-                collect(root, name)
-            else:
-                feedback(root, name)
+    args = parse(argv)
+    try:
+        code = args.run(args)
+    except Refused as refused:
+        print(refused, file=sys.stderr)
+        code = refused.code
+    except KeyboardInterrupt:
+        print("interrupted: a batch cut short resumes where it stopped (run the same command again)", file=sys.stderr)
+        code = 130
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ from .grader_files import grader_imports
 # (vicourse/forkserver_imports.py).
 # A worker itself imports none of them. vicourse.forkserver_setup comes first: it gives the
 # forkserver one math thread before numpy loads.
-PRELOAD = ["vicourse.forkserver_setup", "vicourse.grading_child", "numpy"]
+PRELOAD = ["vicourse.forkserver_setup", "vicourse.grading_child", "vicourse.config_check", "numpy"]
 CHECK_IMPORTS = "VICOURSE_FORKSERVER_IMPORTS"
 RECEIVED = "received"  # where a scratch course holds the submitted files before staging
 

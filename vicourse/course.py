@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 
 import nbformat
+from traitlets import Dict
+from traitlets.config import Configurable
 
 
 def course_root(start: str | os.PathLike | None = None) -> Path:
@@ -166,14 +168,35 @@ def run_converter(converter_class, config, assignment: str, student: str | None 
     converter.start()
 
 
+class Course(Configurable):
+    """The course's own settings, `c.Course.*` in nbgrader_config.py."""
+
+    deadlines = Dict(help="Deadline per assignment, for late flags: {'01_entropy_kl': "
+                          "'2026-10-09 23:59:00 Europe/Berlin'} (UTC without a zone)").tag(config=True)
+    canvas_columns = Dict(help="Canvas's column per assignment, 'Name (assignment id)', "
+                               "for canvas.csv").tag(config=True)
+
+
+# Configs already checked, by path and text: every command reads the config many times.
+_CHECKED: set[tuple[str, str]] = set()
+
+
 def check_config(root: Path):
     """The course's configuration, as nbgrader will see it.
 
-    nbgrader only logs a broken config and carries on without it: refuse instead."""
-    code = compile((root / "nbgrader_config.py").read_text(), str(root / "nbgrader_config.py"), "exec")
+    nbgrader only logs a broken config and carries on without it, and ignores a misspelt class or
+    setting: refuse both instead (vicourse/config_check.py raises ConfigError)."""
+    path = root / "nbgrader_config.py"
+    text = path.read_text()
+    code = compile(text, str(path), "exec")
     from traitlets.config import Config
 
     config = Config()
-    namespace = {"get_config": lambda: config, "__file__": str(root / "nbgrader_config.py")}
+    namespace = {"get_config": lambda: config, "__file__": str(path)}
     exec(code, namespace)  # raises with a clear traceback if the config is broken
+    if (str(path), text) not in _CHECKED:
+        from .config_check import refuse_unknown
+
+        refuse_unknown(config, path)
+        _CHECKED.add((str(path), text))
     return config
