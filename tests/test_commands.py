@@ -113,7 +113,8 @@ def test_grade_and_feedback_say_what_they_did_and_fail_when_a_submission_was_not
     assert "NOT GRADED (1): garbled (unreadable" in out and "exit code 1" in out, out
     assert f"read:  submitted/*/{A}/" in out and f"wrote: autograded/*/{A}/, the gradebook gradebook.db" in out, out
     steps = ["what next:", "formgrader", f"make report A={A}", f"make feedback A={A}", "canvas.csv"]
-    positions = [out.find(step) for step in steps]
+    after = out[out.find("what next:"):]  # the table above may name canvas.csv too
+    positions = [after.find(step) for step in steps]
     assert -1 not in positions and positions == sorted(positions), out
 
     code, out, err = run(capsys, "grade", A, "--workers", "1", "--cell-timeout", "15", "--keep-going")

@@ -17,7 +17,7 @@ from .similarity import write_similarity
 
 
 def write_all(root: Path, assignment: str) -> ClassResults:
-    """Write every report; return what they were written from (report.print_table shows it)."""
+    """Write every report; return what they were written from (grades_table.print_table shows it)."""
     results = class_results(root, assignment)
     write_report(root, assignment, results)
     write_results(root, assignment, results)
