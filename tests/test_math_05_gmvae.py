@@ -233,7 +233,7 @@ def test_model_answers_match_the_tables(nb):
     assert start_gain / gain >= 0.6, "C.4 (a): the start brings most of the gain"
     assert 0.0 <= gain - start_gain <= 0.05, "C.4 (a): joint training adds up to 0.05 of accuracy"
     assert accuracy["k-means on pre-trained codes"] <= accuracy["k-means on pixels"] + 0.02, "C.4 (a): no better"
-    assert 0.76 <= accuracy["Gaussian mixture on pre-trained codes"] <= 0.83, "C.4 (a): 0.76 to 0.83"
+    assert 0.74 <= accuracy["Gaussian mixture on pre-trained codes"] <= 0.83, "C.4 (a): 0.74 to 0.83"
     assert 0.93 <= nb.value("partition_scores")[0] <= 0.95, "C.4 (a): 93 to 95% of training images"
     confusion = np.asarray(nb.value("confusion"))
     assert len(set(confusion.argmax(axis=1))) >= 9, "C.4 (b): nine or ten different majority digits"
