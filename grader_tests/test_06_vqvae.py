@@ -645,7 +645,7 @@ TRAINING_WRONG_ANSWERS = [
            "    logits = prior(codes).reshape(len(codes), 16, -1)\n"
            "    return F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), codes.reshape(len(codes), 16)[:, 1:]"
            ".reshape(-1))"),
-    # caught by the visible bookkeeping test as well
+    # caught by the visible test of the cell too, or by it alone
     _step("the training step never re-seeds dead codes", "if model.reseed and dead.any():", "if False:"),
     _step("the training step computes the EMA but leaves the model's buffers as they were",
           "        model.counts.copy_(counts)\n        model.sums.copy_(sums)\n        model.codebook.copy_(codebook)\n",
