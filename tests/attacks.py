@@ -337,8 +337,16 @@ for pattern in ("reports/*/outcomes.json", "build/gradebook-templates/*", "build
 
 # ---------------------------------------------------------------- 06: cheats on the trained-model checks
 # Each is the source of one cell appended to the end of an 06 notebook, after the locked cells whose
-# names it replaces (tests/test_attacks_trained_models.py). A grader that called these names to run
-# the model would give them the points; one that judges parameters on secret images gives none.
+# names it replaces (tests/test_attacks_trained_models.py). Most ride on the solution with its training
+# switched off (NO_TRAINING, a cell right after the set-up): every visible test passes, nothing is
+# trained, and the cheat is all that could earn the trained-model points. A grader that called these
+# names to run the model would give them the points; one that judges parameters on secret images
+# gives none.
+
+NO_TRAINING = r'''
+def train(loss_fn, parameters, x, epochs, lr=1e-3, batch_size=64, desc="training"):  # the locked loop, rebound
+    return []
+'''
 
 IDENTITY_RECONSTRUCT = r'''
 import torch
@@ -442,5 +450,5 @@ TRAINED_MODEL_ATTACKS = {
     "t5-pasted-parameters": PASTED_PARAMETERS,
     "t6-rebound-architecture": REBOUND_ARCHITECTURE,
 }
-# the attacks that ride on the full solution; the others on the blank release
-ON_THE_SOLUTION = ("t6-rebound-architecture",)
+# the attack that rides on the solution as it is, training included; the others switch training off
+TRAINS = ("t6-rebound-architecture",)

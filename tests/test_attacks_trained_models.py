@@ -1,11 +1,12 @@
 """Cheats on 06's trained-model checks (tests/attacks.py, TRAINED_MODEL_ATTACKS), graded through
 `make grade`'s engine (vicourse.batch.grade_all) in one batch with the solution and the blank release.
 
-Each cheat earns no point of C.1 and D.3: the grader never calls a student function to run a model,
-and judges the parameters that the student's training returns on images drawn at grading time. A cheat
-that rides on the blank release earns nothing at all; the one that rides on the solution keeps the
-points of its honest answers. A grader that called `vqvae_reconstruct`, `vqvae_codes` or `prior_logits`,
-as this course's first edition did, would give the first four their points.
+The cheats ride on the solution, so every visible test passes and each keeps the points of its honest
+answers; all but one switch the notebook's training off, so nothing is trained. Each earns no point of
+C.1 and D.3: the grader never calls a student function to run a model, and judges the parameters that
+the student's training returns on images drawn at grading time. A grader that called
+`vqvae_reconstruct`, `vqvae_codes` or `prior_logits`, as this course's first edition did, would give
+t1, t2 and t4 their points; one that scored the parameters on the public digits would give t5 its.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 import pytest
 from nbformat.v4 import new_code_cell
 
-from attacks import ON_THE_SOLUTION, TRAINED_MODEL_ATTACKS
+from attacks import NO_TRAINING, TRAINS, TRAINED_MODEL_ATTACKS
 from conftest import ROOT, TEST_SECRET, grader_module
 from vicourse import batch, examples, release, report
 from vicourse.course import copy_course, read_notebook, source_notebook
@@ -51,9 +52,14 @@ def public_models(solution) -> dict:
     return {"vqvae": packed(vqvae), "prior": packed(prior)}
 
 
-def with_cell_at_the_end(nb, code: str):
+def with_attack(nb, code: str, trains: bool):
+    """`nb` with the attack as its last cell and, unless it `trains`, the training switched off by a
+    cell right after the set-up."""
     nb = nbformat.from_dict(json.loads(nbformat.writes(nb)))
     nb.cells.append(new_code_cell(code))
+    if not trains:
+        setup = next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == "setup")
+        nb.cells.insert(setup + 1, new_code_cell(NO_TRAINING))
     return nb
 
 
@@ -65,8 +71,7 @@ def battle(tmp_path_factory, solution):
     solution_nb = examples.filled(release_nb, read_notebook(source_notebook(root, NAME)))
     cells = dict(TRAINED_MODEL_ATTACKS)
     cells["t5-pasted-parameters"] = cells["t5-pasted-parameters"].format(**public_models(solution))
-    submissions = {name: with_cell_at_the_end(solution_nb if name in ON_THE_SOLUTION else release_nb, code)
-                   for name, code in cells.items()}
+    submissions = {name: with_attack(solution_nb, code, trains=name in TRAINS) for name, code in cells.items()}
     submissions.update({"c-correct": solution_nb, "b-blank": release_nb})
     examples.submit(root, NAME, submissions)
     outcomes = batch.grade_all(root, NAME, workers=2, timeout=900, secret=TEST_SECRET,
@@ -93,7 +98,7 @@ def test_no_cheat_earns_a_trained_model_point(battle, attack):
     scores = battle["scores"][attack]
     assert {cell: scores.get(cell) for cell in TRAINED} == {cell: 0 for cell in TRAINED}, (
         battle["outcomes"][attack].checks)
-    honest = battle["full"] - sum(battle["max_points"][cell] for cell in TRAINED) if attack in ON_THE_SOLUTION else 0
+    honest = battle["full"] - sum(battle["max_points"][cell] for cell in TRAINED)
     assert battle["points"][attack] == honest, battle["outcomes"][attack].checks
 
 
