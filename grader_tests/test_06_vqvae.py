@@ -19,8 +19,8 @@ produces, on data nobody has seen (docs/trained-models.md):
 * the training: the check calls the locked entry point in the kernel
   (`trained_vqvae_parameters`, `trained_prior_parameters`), which runs the
   student's training step, with the course's own versions of the functions of
-  Parts A, B and D.1 sent as source (`COURSE_FUNCTIONS`), so a mistake there is
-  charged to its own check only;
+  Parts A, B and D.1 sent as source (`VQ_FUNCTIONS`, `MASK_FUNCTION`), so a
+  mistake there is charged to its own check only;
 * the judgement: only parameters come back.  This module rebuilds the notebook's
   architecture, and computes the codes with the student's codebook, the
   reconstructions from those codes, and the prior's logits with its own masks, on
@@ -213,10 +213,12 @@ def test_codebook_usage(nb):
 
 # ---------------------------------------------------------------- the course's functions, sent as source
 
-# The trained-model checks train with these in place of the student's answers to Parts A, B and D.1,
-# so that a mistake there is charged to its own check only. They are the reference solutions (not a
-# secret: they travel into the student's kernel), and this module evaluates with them too.
-COURSE_FUNCTIONS = '''
+# The trained-model checks train with these in place of the student's answers, so that a mistake in
+# those answers is charged to their own checks only. They are the reference solutions, and they travel
+# into the student's kernel: each goes only with a training call whose check runs after the check of
+# every answer it holds (checks run in cell order; tests/test_math_06_vqvae.py keeps it so), so it can
+# never answer a check still to come. This module evaluates with them too.
+VQ_FUNCTIONS = '''
 import torch
 import torch.nn.functional as F
 
@@ -242,15 +244,17 @@ def ema_update(counts, sums, z_e, indices, decay=0.99, epsilon=1e-5):
     total = new_counts.sum()
     smoothed = (new_counts + epsilon) / (total + counts.shape[0] * epsilon) * total
     return new_counts, new_sums, new_sums / smoothed.unsqueeze(1)
-
-
+'''  # with C.1's training: the answers of A.1, A.2, A.3 and B.1
+MASK_FUNCTION = '''
 def autoregressive_mask(in_degrees, out_degrees, strict):
     if strict:
         return (out_degrees[:, None] > in_degrees[None, :]).float()
     return (out_degrees[:, None] >= in_degrees[None, :]).float()
-'''
+'''  # with D.3's training: the answer of D.1
+SENT_WITH = {"test_trained_vqvae": ("quantize", "straight_through", "vq_losses", "ema_update"),
+             "test_trained_prior": ("autoregressive_mask",)}
 COURSE: dict = {}
-exec(COURSE_FUNCTIONS, COURSE)  # noqa: S102 - the module's own constant
+exec(VQ_FUNCTIONS + MASK_FUNCTION, COURSE)  # noqa: S102 - the module's own constants
 
 
 # ---------------------------------------------------------------- images nobody has seen
@@ -386,7 +390,7 @@ _TRAINED = {}  # what C.1 trained for the Student it last graded; D.3 takes the 
 
 def trained_vqvae(nb, images: SecretDigits, seed: int) -> VQVAEShape:
     """The student's step trained on the secret training images, in the kernel; its parameters, here."""
-    state = nb.with_timeout(TRAINING_SECONDS).trained_vqvae_parameters(images.x_train, seed, COURSE_FUNCTIONS)
+    state = nb.with_timeout(TRAINING_SECONDS).trained_vqvae_parameters(images.x_train, seed, VQ_FUNCTIONS)
     return load_parameters(VQVAEShape(), state, "the parameters returned by trained_vqvae_parameters")
 
 
@@ -494,7 +498,7 @@ def prior_scores(nb, train_codes, test_codes, seed) -> dict:
     """Bits per held-out code of a prior trained by the student's code on `train_codes` (N, 16), and of the
     independent positions."""
     state = nb.with_timeout(TRAINING_SECONDS).trained_prior_parameters(train_codes.reshape(-1, 4, 4), seed,
-                                                                         COURSE_FUNCTIONS)
+                                                                         MASK_FUNCTION)
     prior = load_parameters(CodePriorShape(), state, "the parameters returned by trained_prior_parameters")
     bits = -float(np.mean(prior.log_probabilities(test_codes))) / LOG2
     independent = independent_bits(train_codes, test_codes)

@@ -46,9 +46,9 @@ def public_models(solution) -> dict:
     grader, _ = grader_module(NAME)
     nb = solution(NAME).with_timeout(grader.TRAINING_SECONDS)
     x_train = digit_arrays()[0]
-    vqvae = nb.trained_vqvae_parameters(x_train, 0, grader.COURSE_FUNCTIONS)
+    vqvae = nb.trained_vqvae_parameters(x_train, 0, grader.VQ_FUNCTIONS)
     codes = load_parameters(grader.VQVAEShape(), vqvae, "vqvae").codes(x_train)
-    prior = nb.trained_prior_parameters(codes.reshape(-1, 4, 4), 0, grader.COURSE_FUNCTIONS)
+    prior = nb.trained_prior_parameters(codes.reshape(-1, 4, 4), 0, grader.MASK_FUNCTION)
     return {"vqvae": packed(vqvae), "prior": packed(prior)}
 
 

@@ -42,11 +42,11 @@ def public(nb, grader):
     """The grader's rebuilt copies of models trained on the public digits, through the notebook's entry
     points with the course's functions: the same training as the notebook's own `vqvae` and `prior`."""
     x_train, kernel = digit_arrays()[0], nb.with_timeout(grader.TRAINING_SECONDS)
-    vqvae = load_parameters(grader.VQVAEShape(), kernel.trained_vqvae_parameters(x_train, SEED, grader.COURSE_FUNCTIONS),
+    vqvae = load_parameters(grader.VQVAEShape(), kernel.trained_vqvae_parameters(x_train, SEED, grader.VQ_FUNCTIONS),
                             "vqvae")
     train_codes = vqvae.codes(x_train)
     prior = load_parameters(grader.CodePriorShape(), kernel.trained_prior_parameters(
-        train_codes.reshape(-1, 4, 4), SEED, grader.COURSE_FUNCTIONS), "prior")
+        train_codes.reshape(-1, 4, 4), SEED, grader.MASK_FUNCTION), "prior")
     return {"vqvae": vqvae, "prior": prior, "train codes": train_codes}
 
 
@@ -118,7 +118,7 @@ def test_code_nll_bits_matches_categorical(nb, rng):
 def test_the_course_functions_pass_the_function_checks(grader):
     """What the trained-model checks train with is the reference: it earns every function check."""
     namespace = {"torch": torch, "F": torch.nn.functional}
-    exec(grader.COURSE_FUNCTIONS, namespace)
+    exec(grader.VQ_FUNCTIONS + grader.MASK_FUNCTION, namespace)
     helpers = next(c.source for c in read_notebook(source_notebook(ROOT, NAME)).cells
                    if c.metadata.get("nbgrader", {}).get("grade_id") == "gradient_helpers")
     exec(helpers, namespace)
@@ -126,6 +126,20 @@ def test_the_course_functions_pass_the_function_checks(grader):
     for check in ("test_quantize", "test_straight_through", "test_vq_losses", "test_ema_update",
                   "test_autoregressive_mask"):
         assert run_check(getattr(grader, check), student) is None, check
+
+
+def test_reference_code_reaches_the_kernel_only_after_the_checks_it_answers(grader):
+    """Each training call sends the course's answers to some questions into the student's kernel: those
+    questions' checks must already have run (checks run in the order of the test cells), or the kernel
+    could keep the reference and answer a check still to come with it."""
+    order = [c.metadata.nbgrader["grade_id"] for c in read_notebook(source_notebook(ROOT, NAME)).cells
+             if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code"]
+    sent = {"test_trained_vqvae": grader.VQ_FUNCTIONS, "test_trained_prior": grader.MASK_FUNCTION}
+    for check, source in sent.items():
+        defined = {name for name in re.findall(r"^def (\w+)\(", source, re.M)}
+        assert defined == set(grader.SENT_WITH[check]), check
+        for name in defined:
+            assert order.index(f"test_{name}") < order.index(check), (name, check)
 
 
 def test_grader_rebuilds_the_notebooks_models(nb, grader, public):
