@@ -78,16 +78,17 @@ def run_once(assignment: str, seed: int, device: str, edit=None, extra=None, sec
                 seconds = time.perf_counter() - started
                 scores = {}
                 for name, f in metrics.items():
-                    prefix = name.removesuffix("_heldout_scores")
                     if not trains_in_the_kernel(f):
-                        scores.update({f"{prefix} {k}": v for k, v in f(student).items()})
-                        continue
-                    for index in range(secrets):
-                        set_grading_secret(secret(index))
-                        started = time.perf_counter()
-                        found = f(student, seed=seed)
-                        found["seconds"] = time.perf_counter() - started
-                        scores.update({f"{prefix} {k} [secret {index}]": v for k, v in found.items()})
+                        scores.update({f"{name.removesuffix('_heldout_scores')} {k}": v for k, v in f(student).items()})
+                for index in range(secrets):  # each secret's checks in the module's order, as grading runs them
+                    set_grading_secret(secret(index))
+                    for name, f in metrics.items():
+                        if trains_in_the_kernel(f):
+                            started = time.perf_counter()
+                            found = f(student, seed=seed)
+                            found["seconds"] = time.perf_counter() - started
+                            prefix = name.removesuffix("_heldout_scores")
+                            scores.update({f"{prefix} {k} [secret {index}]": v for k, v in found.items()})
                 if extra is not None:
                     scores.update(extra(student))
     finally:

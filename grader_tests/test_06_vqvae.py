@@ -41,7 +41,7 @@ from scipy.ndimage import convolve
 from scipy.special import log_softmax
 from sklearn.cluster import KMeans
 
-from vicourse.checking import TorchTensor, Variant, as_array, as_float, assert_close, hidden_rng
+from vicourse.checking import TorchTensor, Variant, as_array, as_float, assert_close, grading_secret, hidden_rng
 from vicourse.shipped.vi_torch import digit_arrays
 from vicourse.trained_models import load_parameters
 
@@ -385,7 +385,7 @@ class CodePriorShape(nn.Module):
 # ---------------------------------------------------------------- Part C: the trained VQ-VAE
 
 SECRET_IMAGES = "secret images"  # C.1 and D.3 share one style and one set of images
-_TRAINED = {}  # what C.1 trained for the Student it last graded; D.3 takes the codes from it
+_TRAINED = {}  # what C.1 trained last, for which Student and images; D.3 takes the codes from it
 
 
 def trained_vqvae(nb, images: SecretDigits, seed: int) -> VQVAEShape:
@@ -430,7 +430,7 @@ def vqvae_heldout_scores(nb, label=SECRET_IMAGES, seed=None) -> dict:
     model = trained_vqvae(nb, images, training_seed(("vqvae", label)) if seed is None else seed)
     scores = vqvae_scores(model, images.x_test)
     passed = scores["unexplained"] <= UNEXPLAINED_LIMIT and scores["codes used"] >= USED_LIMIT
-    _TRAINED.update(student=nb, label=label, model=model, passed=passed)
+    _TRAINED.update(student=nb, images=(grading_secret(), label), model=model, passed=passed)
     return scores
 
 
@@ -510,7 +510,8 @@ def prior_heldout_scores(nb, label=SECRET_IMAGES, seed=None) -> dict:
     on the codes of held-out images. The codes are the student's own, from the VQ-VAE that C.1 trained
     for this submission, if it passed C.1; otherwise they are made here (`patch_codes`), so that a
     training step that failed C.1 is not charged again."""
-    own = _TRAINED.get("student") is nb and _TRAINED.get("label") == label and _TRAINED.get("passed")
+    own = (_TRAINED.get("student") is nb and _TRAINED.get("images") == (grading_secret(), label)
+           and _TRAINED.get("passed"))
     if not own:
         return made_codes_prior_heldout_scores(nb, label, seed)
     images, vqvae = secret_digits(label), _TRAINED["model"]
