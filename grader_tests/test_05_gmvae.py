@@ -35,6 +35,7 @@ import torch
 from vicourse.checking import TorchTensor, Variant, as_array, as_float, assert_close, hidden_rng
 from vicourse.secret_images import GlyphWorld, binarized
 from vicourse.shipped.vi_torch import digit_arrays
+from vicourse.trained_models import load_parameters
 
 # float32 work on sums of 64 pixels: relative 1e-4 with a small absolute floor
 F32 = {"rtol": 1e-4, "atol": 1e-4}
@@ -176,26 +177,6 @@ class _GMVAE(torch.nn.Module):
         self.logvar_c = torch.nn.Parameter(torch.zeros(clusters, latent_dim))
 
 
-def _load(model: torch.nn.Module, parameters, what: str) -> torch.nn.Module:
-    """The architecture with the student's parameters, in float64; an AssertionError if they do not fit it."""
-    if not isinstance(parameters, dict):
-        raise AssertionError(f"{what} must return the model's parameters by name (parameters_of(model))")
-    expected = model.state_dict()
-    if set(parameters) != set(expected):
-        missing, extra = sorted(set(expected) - set(parameters)), sorted(set(parameters) - set(expected))
-        raise AssertionError(f"{what} returned parameters that are not those of the notebook's architecture "
-                             f"(missing {missing[:4]}, unexpected {extra[:4]})")
-    state = {}
-    for name, reference in expected.items():
-        values = as_array(parameters[name], f"{what}: parameter {name}", shape=tuple(reference.shape))
-        if not np.isfinite(values).all():
-            raise AssertionError(f"{what}: parameter {name} is not finite")
-        state[name] = torch.from_numpy(values)
-    model = model.double()
-    model.load_state_dict(state)
-    return model.eval()
-
-
 def _encode(vae: _VAE, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     with torch.no_grad():
         mu, logvar = vae.encoder(torch.from_numpy(x)).chunk(2, dim=-1)
@@ -316,7 +297,7 @@ def _independent_pixels(x_train: np.ndarray, x_fresh: np.ndarray) -> float:
 
 def vae_negative_elbo_nats(parameters, x: np.ndarray, rng: np.random.Generator, samples: int = 5) -> float:
     """-ELBO per image, in nats, of the notebook's VAE with these parameters: every pass computed here."""
-    vae = _load(_VAE(2), parameters, "vae_parameters")
+    vae = load_parameters(_VAE(2), parameters, "vae_parameters")
     mu, logvar = _encode(vae, x)
     total = 0.0
     for _ in range(samples):
@@ -481,7 +462,7 @@ def gmvae_heldout_scores(nb, samples=5, training_seed=None) -> dict:
 def gmvae_clusters_and_elbo(parameters, x: np.ndarray, rng: np.random.Generator, samples: int = 5):
     """The notebook's GM-VAE with these parameters: each image's most responsible component at its encoder
     mean, and the -ELBO per image; every pass computed here."""
-    model = _load(_GMVAE(), parameters, "gmvae_parameters")
+    model = load_parameters(_GMVAE(), parameters, "gmvae_parameters")
     with torch.no_grad():
         pi = np.maximum(torch.softmax(model.pi_logits, dim=0).numpy(), 1e-300)
     mu_c, logvar_c = model.mu_c.detach().numpy(), np.clip(model.logvar_c.detach().numpy(), -30, 30)

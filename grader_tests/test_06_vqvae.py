@@ -1,37 +1,49 @@
 """Hidden checks for assignment 06 (the VQ-VAE and a prior over its codes).
 
-Function checks send fixed and random tensors (fixed seeds) to the student's
+Function checks send random tensors, drawn from the grading secret, to the student's
 functions and compare with private float64 references, to float32 precision.
 Gradients come from the notebook's locked helpers (`straight_through_gradients`,
 `vq_losses_gradients`), which run autograd on the student's functions in the
 student's kernel and return plain numbers; the comparison runs here.
 
-Trained-model checks never take a number from the notebook.  They send test
-images, and copies perturbed here at grading time, to the student's
-`vqvae_reconstruct` and `vqvae_codes`, and compute the mean squared error and
-the codebook usage themselves.  The prior check asks `prior_logits` for the
-logits of the test images' codes, computes the bits per code here, and changes
-codes at and after each position to make sure a prediction never depends on
-the code it predicts.
+Trained-model checks (C.1, D.3) grade the student's training code by what it
+produces, on data nobody has seen (docs/trained-models.md):
 
-Thresholds come from five seeds of the solution (benchmarks/notebooks.py
-prints them), on a 2-core CPU, with the numbers quoted beside each one.
+* the data: the course's digits written in a style drawn from the grading secret
+  (`secret_digits`): turned or mirrored, drawn with a random pen and contrast curve,
+  on a grey background in either polarity, and with the four pixels of every 2x2
+  block shuffled by a secret permutation.  A model trained on the public digits,
+  or on other styles, leaves several times more error than one trained on these
+  images; the architecture absorbs the permutation exactly, so a model trained on
+  them loses nothing to it;
+* the training: the check calls the locked entry point in the kernel
+  (`trained_vqvae_parameters`, `trained_prior_parameters`), which runs the
+  student's training step, with the course's own versions of the functions of
+  Parts A, B and D.1 sent as source (`VQ_FUNCTIONS`, `MASK_FUNCTION`), so a
+  mistake there is charged to its own check only;
+* the judgement: only parameters come back.  This module rebuilds the notebook's
+  architecture, and computes the codes with the student's codebook, the
+  reconstructions from those codes, and the prior's logits with its own masks, on
+  held-out images of the same style.
 
-Calibration (vicourse.calibration) runs the notebook once and re-runs only the
-graded cells, so it grades each variant with the solution's trained models; the
-trained-model checks still call `quantize` and `autoregressive_mask` at
-evaluation time, so a wrong version of either costs those checks there too.  In a
-real submission a wrong function in the training path (A.1 to B.1) also trains a
-worse model, which the trained-model checks then judge as they should.
+Thresholds come from five training seeds times five secrets of the solution
+(benchmarks/notebooks.py prints them), with the numbers quoted beside each one.
 """
 
+import itertools
 import math
+from dataclasses import dataclass
 
 import numpy as np
+import torch
+import torch.nn as nn
+from scipy.ndimage import convolve
 from scipy.special import log_softmax
+from sklearn.cluster import KMeans
 
-from vicourse.checking import TorchTensor, Variant, as_array, as_float, assert_close, hidden_rng
+from vicourse.checking import TorchTensor, Variant, as_array, as_float, assert_close, grading_secret, hidden_rng
 from vicourse.shipped.vi_torch import digit_arrays
+from vicourse.trained_models import load_parameters
 
 # float32 work on sums of a few hundred numbers: relative 1e-4 with a small absolute floor
 F32 = {"rtol": 1e-4, "atol": 1e-5}
@@ -199,69 +211,242 @@ def test_codebook_usage(nb):
                      f"the fraction of the K = {k} codes used at least once, for unseen indices", rtol=1e-9)
 
 
-# ---------------------------------------------------------------- Part C
+# ---------------------------------------------------------------- the course's functions, sent as source
+
+# The trained-model checks train with these in place of the student's answers, so that a mistake in
+# those answers is charged to their own checks only. They are the reference solutions, and they travel
+# into the student's kernel: each goes only with a training call whose check runs after the check of
+# every answer it holds (checks run in cell order; tests/test_math_06_vqvae.py keeps it so), so it can
+# never answer a check still to come. This module evaluates with them too.
+VQ_FUNCTIONS = '''
+import torch
+import torch.nn.functional as F
 
 
-def _perturb(x, rng):
-    """Grey images with a random change of contrast and a little noise, clipped to [0, 1]."""
-    scale = rng.uniform(0.8, 1.0, (len(x), 1))
-    return np.clip(x * scale + rng.normal(0, 0.03, x.shape), 0.0, 1.0)
+def quantize(z_e, codebook):
+    distances = (z_e.unsqueeze(-2) - codebook).pow(2).sum(dim=-1)
+    indices = distances.argmin(dim=-1)
+    return codebook[indices], indices
 
 
-def _codes(nb, x):
-    codes = as_array(nb.vqvae_codes(_t(x)), "vqvae_codes", shape=(len(x), 4, 4))
-    return codes.astype(int)
+def straight_through(z_e, z_q):
+    return z_e + (z_q - z_e).detach()
 
 
-def vqvae_heldout_scores(nb) -> dict:
-    """Test MSE of the student's VQ-VAE on the test images and on perturbed copies; codebook usage on test."""
-    _, _, x_test, _ = digit_arrays()
-    rng = hidden_rng(6006)
-    scores = {}
-    for name, x in (("test mse", x_test), ("perturbed mse", _perturb(x_test, rng))):
-        reconstruction = as_array(nb.vqvae_reconstruct(_t(x)), "vqvae_reconstruct", shape=(len(x), 64))
-        scores[name] = float(np.mean((reconstruction - x) ** 2))
-    codes = _codes(nb, x_test)
-    frequencies = np.bincount(codes.ravel(), minlength=32) / codes.size
+def vq_losses(z_e, z_q, beta=0.25):
+    return F.mse_loss(z_q, z_e.detach()), beta * F.mse_loss(z_e, z_q.detach())
+
+
+def ema_update(counts, sums, z_e, indices, decay=0.99, epsilon=1e-5):
+    assigned = F.one_hot(indices, counts.shape[0]).to(z_e.dtype)
+    new_counts = decay * counts + (1 - decay) * assigned.sum(dim=0)
+    new_sums = decay * sums + (1 - decay) * assigned.T @ z_e
+    total = new_counts.sum()
+    smoothed = (new_counts + epsilon) / (total + counts.shape[0] * epsilon) * total
+    return new_counts, new_sums, new_sums / smoothed.unsqueeze(1)
+'''  # with C.1's training: the answers of A.1, A.2, A.3 and B.1
+MASK_FUNCTION = '''
+def autoregressive_mask(in_degrees, out_degrees, strict):
+    if strict:
+        return (out_degrees[:, None] > in_degrees[None, :]).float()
+    return (out_degrees[:, None] >= in_degrees[None, :]).float()
+'''  # with D.3's training: the answer of D.1
+SENT_WITH = {"test_trained_vqvae": ("quantize", "straight_through", "vq_losses", "ema_update"),
+             "test_trained_prior": ("autoregressive_mask",)}
+COURSE: dict = {}
+exec(VQ_FUNCTIONS + MASK_FUNCTION, COURSE)  # noqa: S102 - the module's own constants
+
+
+# ---------------------------------------------------------------- images nobody has seen
+
+BLOCK_ORDERS = list(itertools.permutations(range(4)))
+
+
+@dataclass(frozen=True)
+class Style:
+    """A way of writing the digits, drawn from the grading secret."""
+
+    turn: int  # one of the 8 rotations and mirror images of the square
+    pen: np.ndarray  # (3, 3) kernel the strokes are drawn with: thicker, smeared in some directions
+    gamma: float  # the ink's contrast curve
+    background: float  # grey level of the paper
+    ink: float  # 1 on dark paper, 0 on light paper
+    block_order: tuple  # where each pixel of every 2x2 block goes
+
+
+def draw_style(rng) -> Style:
+    pen = np.zeros((3, 3))
+    pen[1, 1] = 1.0
+    for _ in range(rng.integers(1, 4)):
+        i, j = rng.integers(0, 3, 2)
+        pen[i, j] += rng.uniform(0.4, 1.0)
+    background = float(rng.uniform(0.2, 0.8))
+    return Style(turn=int(rng.integers(8)), pen=pen / pen.max(),
+                 gamma=float(np.exp(rng.uniform(math.log(0.6), math.log(1.6)))), background=background,
+                 ink=1.0 if background < 0.5 else 0.0, block_order=BLOCK_ORDERS[rng.integers(len(BLOCK_ORDERS))])
+
+
+def render(x, style: Style, rng) -> np.ndarray:
+    """Rows of 64 pixels (digits in [0, 1]) written in `style`, each image with its own contrast from rng."""
+    images = np.rot90(np.asarray(x, dtype=float).reshape(-1, 8, 8), style.turn % 4, axes=(1, 2))
+    if style.turn >= 4:
+        images = images[:, :, ::-1]
+    images = np.clip(convolve(images, style.pen[None], mode="constant"), 0.0, 1.0) ** style.gamma
+    images = images * rng.uniform(0.85, 1.0, (len(images), 1, 1))
+    n = len(images)
+    blocks = images.reshape(n, 4, 2, 4, 2).transpose(0, 1, 3, 2, 4).reshape(n, 4, 4, 4)
+    images = blocks[..., list(style.block_order)].reshape(n, 4, 4, 2, 2).transpose(0, 1, 3, 2, 4)
+    return np.ascontiguousarray(style.background + (style.ink - style.background) * images.reshape(n, 64))
+
+
+@dataclass(frozen=True)
+class SecretDigits:
+    x_train: np.ndarray  # the 1347 training digits in the secret style: all the student's training sees
+    x_test: np.ndarray  # the 450 test digits in the same style: what is scored
+
+
+def secret_digits(label) -> SecretDigits:
+    rng = hidden_rng(label)
+    style = draw_style(rng)
+    x_train, _, x_test, _ = digit_arrays()
+    return SecretDigits(render(x_train, style, rng), render(x_test, style, rng))
+
+
+def training_seed(label) -> int:
+    return int(hidden_rng(label).integers(2 ** 31))
+
+
+# ---------------------------------------------------------------- the notebook's architecture, rebuilt
+
+K, D = 32, 8
+# Seconds the kernel may take for one training call. The solution needs about 7 s of one core for the
+# VQ-VAE and 1 s for the prior; the rest is room for a loaded machine.
+TRAINING_SECONDS = 300
+
+
+class _Grid(nn.Module):
+    def forward(self, x):
+        return x.reshape(-1, 1, 8, 8)
+
+
+class VQVAEShape(nn.Module):
+    """The layers, shapes and names of the notebook's VQVAE (its locked cell), none of its training."""
+
+    def __init__(self, num_codes=K, dim=D, width=32):
+        super().__init__()
+        self.encoder = nn.Sequential(_Grid(), nn.Conv2d(1, width, 2, stride=2), nn.ReLU(),
+                                     nn.Conv2d(width, width, 3, padding=1), nn.ReLU(), nn.Conv2d(width, dim, 1))
+        self.decoder = nn.Sequential(nn.Conv2d(dim, width, 3, padding=1), nn.ReLU(),
+                                     nn.Conv2d(width, width, 3, padding=1), nn.ReLU(),
+                                     nn.ConvTranspose2d(width, 1, 2, stride=2), nn.Flatten(), nn.Sigmoid())
+        self.register_buffer("codebook", torch.zeros(num_codes, dim))
+
+    @torch.no_grad()
+    def codes(self, x) -> np.ndarray:
+        """(N, 16) indices of the nearest codes of the encoder's vectors: the course's quantiser, this codebook."""
+        z_e = self.encoder(torch.as_tensor(x, dtype=torch.float64)).permute(0, 2, 3, 1)
+        return COURSE["quantize"](z_e, self.codebook)[1].reshape(len(z_e), 16).numpy()
+
+    @torch.no_grad()
+    def decode(self, codes) -> np.ndarray:
+        """(N, 64) pixels decoded from (N, 16) code indices."""
+        grid = self.codebook[torch.as_tensor(codes).reshape(-1, 4, 4)]
+        return self.decoder(grid.permute(0, 3, 1, 2)).numpy()
+
+
+class CodePriorShape(nn.Module):
+    """The notebook's CodePrior, masked with the course's masks: whatever mask the student's layer
+    applied in training, no logit here can depend on the code it predicts or a later one."""
+
+    def __init__(self, num_codes=K, positions=16, hidden=64):
+        super().__init__()
+        self.num_codes, self.positions = num_codes, positions
+        code_degrees = torch.arange(positions).repeat_interleave(num_codes)
+        hidden_degrees = torch.arange(hidden) % (positions - 1)
+        self.hidden = nn.Linear(positions * num_codes, hidden)
+        self.out = nn.Linear(hidden, positions * num_codes)
+        mask = COURSE["autoregressive_mask"]
+        self.masks = (mask(code_degrees, hidden_degrees, False).double(), mask(hidden_degrees, code_degrees, True).double())
+
+    @torch.no_grad()
+    def logits(self, codes) -> torch.Tensor:
+        """(N, 16, K) logits of each position's code, from (N, 16) codes."""
+        one_hot = nn.functional.one_hot(torch.as_tensor(codes, dtype=torch.long), self.num_codes).double().flatten(1)
+        hidden = torch.relu(nn.functional.linear(one_hot, self.hidden.weight * self.masks[0], self.hidden.bias))
+        logits = nn.functional.linear(hidden, self.out.weight * self.masks[1], self.out.bias)
+        return logits.reshape(len(one_hot), self.positions, self.num_codes)
+
+    def log_probabilities(self, codes) -> np.ndarray:
+        """(N, 16) natural-log probabilities of each code given the codes before it."""
+        log_p = torch.log_softmax(self.logits(codes), dim=-1)
+        return log_p.gather(-1, torch.as_tensor(codes, dtype=torch.long)[..., None])[..., 0].numpy()
+
+
+# ---------------------------------------------------------------- Part C: the trained VQ-VAE
+
+SECRET_IMAGES = "secret images"  # C.1 and D.3 share one style and one set of images
+_TRAINED = {}  # what C.1 trained last, for which Student and images; D.3 takes the codes from it
+
+
+def trained_vqvae(nb, images: SecretDigits, seed: int) -> VQVAEShape:
+    """The student's step trained on the secret training images, in the kernel; its parameters, here."""
+    state = nb.with_timeout(TRAINING_SECONDS).trained_vqvae_parameters(images.x_train, seed, VQ_FUNCTIONS)
+    return load_parameters(VQVAEShape(), state, "the parameters returned by trained_vqvae_parameters")
+
+
+def vqvae_scores(model: VQVAEShape, x: np.ndarray) -> dict:
+    """Everything computed here: codes, reconstructions through those codes, error and usage."""
+    codes = model.codes(x)
+    mse = float(np.mean((model.decode(codes) - x) ** 2))
+    frequencies = np.bincount(codes.ravel(), minlength=K) / codes.size
     used = frequencies[frequencies > 0]
-    scores["codes used"] = float(np.mean(frequencies > 0))
-    scores["perplexity"] = math.exp(-float(np.sum(used * np.log(used))))
+    return {"unexplained": mse / float(np.mean((x - x.mean(0)) ** 2)), "mse": mse,
+            "codes used": float(np.mean(frequencies > 0)), "perplexity": math.exp(-float(np.sum(used * np.log(used))))}
+
+
+# 25 runs of the solution (benchmarks/notebooks.py 06_vqvae, 2-core CPU, one math thread, in the grading
+# sandbox; 2026-11-25): five secrets, each trained from the notebook's seeds 0 to 4. The share of the
+# held-out images' pixel variance left unexplained (the MSE over the MSE of their mean image):
+#
+#               seed 0  seed 1  seed 2  seed 3  seed 4
+#   secret 0     0.115   0.108   0.099   0.085   0.104
+#   secret 1     0.108   0.097   0.095   0.068   0.081
+#   secret 2     0.092   0.086   0.084   0.088   0.078
+#   secret 3     0.089   0.110   0.083   0.080   0.079
+#   secret 4     0.065   0.076   0.076   0.068   0.080
+#
+# and every run used all 32 codes (perplexity 23.4 to 30.6). The limit sits a third above the worst
+# run. Against it: a model fitted to the public digits leaves 1.6 to 5.0 times the pixel variance on
+# ten secrets, worse than drawing the mean image (tests/test_math_06_vqvae.py checks five), and in a
+# trial a model trained on twelve other styles left 0.48 to 1.0 on five new ones. On the public
+# digits the solution leaves 0.095.
+UNEXPLAINED_LIMIT = 0.15
+USED_LIMIT = 0.75
+
+
+def vqvae_heldout_scores(nb, label=SECRET_IMAGES, seed=None) -> dict:
+    """C.1's numbers: a VQ-VAE trained by the student's step on secret images, scored on held-out ones."""
+    images = secret_digits(label)
+    model = trained_vqvae(nb, images, training_seed(("vqvae", label)) if seed is None else seed)
+    scores = vqvae_scores(model, images.x_test)
+    passed = scores["unexplained"] <= UNEXPLAINED_LIMIT and scores["codes used"] >= USED_LIMIT
+    _TRAINED.update(student=nb, images=(grading_secret(), label), model=model, passed=passed)
     return scores
 
 
-# Five seeds of the solution (benchmarks/notebooks.py 06_vqvae, 2-core CPU, one math thread,
-# in the grading sandbox; 2026-11-23):
-#
-#                          seed 0    seed 1    seed 2    seed 3    seed 4
-#   seconds (whole nb)      40.26     26.28     27.19     30.24     25.67   (the machine was shared)
-#   test MSE             0.006977  0.006162  0.006408  0.006920  0.006650
-#   perturbed MSE        0.006837  0.005915  0.006105  0.006718  0.006474
-#   codes used (of 32)          1         1         1         1         1
-#   perplexity              28.50     30.52     29.86     23.63     30.66
-#   prior, bits per code    3.675     3.785     3.644     3.223     3.713   (uniform: 5)
-#
-# A decoder that ignores its input scores about 0.11 (the pixels' variance); the same-size
-# autoencoder about 0.0015.  The MSE limits sit about a fifth above the worst seed, the prior's a
-# fifth of a bit (below a model of independent positions, about 4.3 bits).  The same seed gives
-# the same numbers on every run on this machine.
-VQ_MSE_LIMIT = 0.0085
-VQ_PERTURBED_MSE_LIMIT = 0.0085
-VQ_USED_LIMIT = 0.75
-
-
 def test_trained_vqvae(nb):
-    """Part C.1: reconstruction MSE of held-out and perturbed images, and codes used, computed here."""
+    """Part C.1: the student's training step, run on images drawn at grading time, judged here."""
+    _TRAINED.clear()  # should the training fail, D.3 must not find an earlier model
     scores = vqvae_heldout_scores(nb)
-    if not scores["test mse"] <= VQ_MSE_LIMIT:
-        raise AssertionError(f"the trained VQ-VAE reconstructs held-out test images with mean squared error "
-                             f"{scores['test mse']:.4f}; a correctly trained model reaches {VQ_MSE_LIMIT} or less")
-    if not scores["perturbed mse"] <= VQ_PERTURBED_MSE_LIMIT:
-        raise AssertionError(f"on noisy, lower-contrast copies of the test images the mean squared error is "
-                             f"{scores['perturbed mse']:.4f}; a model that learned the digits stays under "
-                             f"{VQ_PERTURBED_MSE_LIMIT}")
-    if not scores["codes used"] >= VQ_USED_LIMIT:
-        raise AssertionError(f"only {scores['codes used']:.0%} of the 32 codes occur on the test images; a "
-                             f"correctly trained codebook uses at least {VQ_USED_LIMIT:.0%}")
+    if not scores["unexplained"] <= UNEXPLAINED_LIMIT:
+        raise AssertionError(
+            f"a VQ-VAE trained by your step on images drawn at grading time reconstructs held-out images of the same "
+            f"kind with a mean squared error of {scores['unexplained']:.0%} of their pixel variance; a correct step "
+            f"reaches {UNEXPLAINED_LIMIT:.0%} or less")
+    if not scores["codes used"] >= USED_LIMIT:
+        raise AssertionError(
+            f"a VQ-VAE trained by your step on images drawn at grading time uses {scores['codes used']:.0%} of its "
+            f"{K} codes on held-out images; a correct step uses at least {USED_LIMIT:.0%}")
 
 
 # ---------------------------------------------------------------- Part D
@@ -291,53 +476,82 @@ def test_code_nll_bits(nb):
                      "positions of -log2 of the softmax probability)", **F32)
 
 
-def _prior_nll_bits(nb, codes):
-    logits = as_array(nb.prior_logits(_t(codes, "int64")), "prior_logits", shape=(*codes.shape, 32))
-    return -float(np.mean(np.take_along_axis(log_softmax(logits, -1), codes[..., None], -1))) / LOG2, logits
+def patch_codes(images: SecretDigits, label) -> tuple[np.ndarray, np.ndarray]:
+    """(train, test) grids of 16 codes made here, without the student's VQ-VAE: each 2x2 block of an
+    image is given the nearest of K centres that k-means fits to the training images' blocks."""
+    def blocks(x):
+        return np.asarray(x).reshape(-1, 4, 2, 4, 2).transpose(0, 1, 3, 2, 4).reshape(-1, 4)
+
+    centres = KMeans(K, n_init=1, random_state=training_seed(("patches", label))).fit(blocks(images.x_train))
+    return (centres.predict(blocks(images.x_train)).reshape(-1, 16),
+            centres.predict(blocks(images.x_test)).reshape(-1, 16))
 
 
-def prior_heldout_scores(nb) -> dict:
-    """Bits per code of the student's prior on the codes of the test images (their own VQ-VAE's codes)."""
-    _, _, x_test, _ = digit_arrays()
-    bits, _ = _prior_nll_bits(nb, _codes(nb, x_test))
-    return {"bits per code": bits}
+def independent_bits(train_codes, test_codes) -> float:
+    """Bits per held-out code under a model of each position on its own (add-one counts of the training codes)."""
+    counts = np.stack([np.bincount(train_codes[:, t], minlength=K) for t in range(train_codes.shape[1])]) + 1.0
+    log_p = np.log(counts / counts.sum(1, keepdims=True))
+    return -float(np.mean(log_p[np.arange(train_codes.shape[1]), test_codes])) / LOG2
 
 
-def _leaks(nb, rng, grids=6):
-    """Whether any prediction changes when the code at its own position or a later one changes."""
-    base = rng.integers(0, 32, (grids, 16))
-    batch = []
-    for grid in base:
-        for t in range(16):  # copy t: codes from position t on redrawn
-            changed = grid.copy()
-            changed[t:] = rng.integers(0, 32, 16 - t)
-            batch.append(changed)
-    batch = np.concatenate([base, np.array(batch)])
-    logits = as_array(nb.prior_logits(_t(batch.reshape(-1, 4, 4), "int64")), "prior_logits",
-                      shape=(len(batch), 4, 4, 32)).reshape(len(batch), 16, 32)
-    original, changed = logits[:grids], logits[grids:].reshape(grids, 16, 16, 32)
-    for t in range(16):
-        # positions 0..t predict from codes before t only: they must not move
-        if not np.allclose(changed[:, t, :t + 1], original[:, :t + 1], rtol=1e-4, atol=1e-4):
-            return True
-    return False
+def prior_scores(nb, train_codes, test_codes, seed) -> dict:
+    """Bits per held-out code of a prior trained by the student's code on `train_codes` (N, 16), and of the
+    independent positions."""
+    state = nb.with_timeout(TRAINING_SECONDS).trained_prior_parameters(train_codes.reshape(-1, 4, 4), seed,
+                                                                         MASK_FUNCTION)
+    prior = load_parameters(CodePriorShape(), state, "the parameters returned by trained_prior_parameters")
+    bits = -float(np.mean(prior.log_probabilities(test_codes))) / LOG2
+    independent = independent_bits(train_codes, test_codes)
+    return {"bits per code": bits, "independent bits": independent, "share": bits / independent}
 
 
-# Five seeds of the solution: 3.223 to 3.785 bits per code (the table above).  A uniform prior
-# scores log2 32 = 5 bits per code.
-PRIOR_BITS_LIMIT = 4.0
+def prior_heldout_scores(nb, label=SECRET_IMAGES, seed=None) -> dict:
+    """D.3's numbers: a prior trained by the student's code on the codes of secret training images, judged
+    on the codes of held-out images. The codes are the student's own, from the VQ-VAE that C.1 trained
+    for this submission, if it passed C.1; otherwise they are made here (`patch_codes`), so that a
+    training step that failed C.1 is not charged again."""
+    own = (_TRAINED.get("student") is nb and _TRAINED.get("images") == (grading_secret(), label)
+           and _TRAINED.get("passed"))
+    if not own:
+        return made_codes_prior_heldout_scores(nb, label, seed)
+    images, vqvae = secret_digits(label), _TRAINED["model"]
+    seed = training_seed(("prior", label)) if seed is None else seed
+    return prior_scores(nb, vqvae.codes(images.x_train), vqvae.codes(images.x_test), seed)
+
+
+def made_codes_prior_heldout_scores(nb, label=SECRET_IMAGES, seed=None) -> dict:
+    """D.3's numbers on the codes made here, the way a submission whose VQ-VAE failed C.1 is judged."""
+    train_codes, test_codes = patch_codes(secret_digits(label), label)
+    return prior_scores(nb, train_codes, test_codes, training_seed(("prior", label)) if seed is None else seed)
+
+
+# The same 25 runs: the prior's bits per held-out code as a share of the independent positions' bits,
+# on the codes of the VQ-VAE that C.1 trained (and, below, on the codes made here):
+#
+#               seed 0  seed 1  seed 2  seed 3  seed 4      made codes, seeds 0 to 4
+#   secret 0     0.834   0.852   0.826   0.827   0.813      0.775 to 0.783
+#   secret 1     0.847   0.849   0.866   0.858   0.878      0.748 to 0.757
+#   secret 2     0.835   0.808   0.784   0.846   0.811      0.766 to 0.771
+#   secret 3     0.847   0.848   0.836   0.837   0.834      0.774 to 0.782
+#   secret 4     0.848   0.832   0.824   0.847   0.845      0.807 to 0.813
+#
+# The independent positions themselves spend 1.65 to 4.09 bits on the codes of C.1's VQ-VAE, so the
+# criterion is a share of them, not a number of bits. A prior that learns no dependence spends 100% or
+# more; untrained, or judged with the course's masks after learning to copy, far more. The limit sits
+# four points above the worst run. On the public digits' codes the solution spends 0.856.
+PRIOR_SHARE_LIMIT = 0.92
 
 
 def test_trained_prior(nb):
-    """Part D.3: bits per code of the trained prior on the test images' codes, and no look-ahead."""
-    rng = hidden_rng(6009)
-    if _leaks(nb, rng):
-        raise AssertionError("the prior's prediction for a grid position changes when the code AT that position "
-                             "(or after it) changes: it can see the code it predicts")
-    bits = prior_heldout_scores(nb)["bits per code"]
-    if not bits <= PRIOR_BITS_LIMIT:
-        raise AssertionError(f"the trained prior spends {bits:.2f} bits per code on the test images' codes; a "
-                             f"correctly trained prior needs {PRIOR_BITS_LIMIT} or less (uniform: 5)")
+    """Part D.3: the student's masked layer and loss, trained on codes of images drawn at grading time; every
+    logit computed here with the course's masks."""
+    scores = prior_heldout_scores(nb)
+    if not scores["share"] <= PRIOR_SHARE_LIMIT:
+        raise AssertionError(
+            f"a prior trained by your code on the codes of images drawn at grading time spends "
+            f"{scores['bits per code']:.2f} bits per held-out code, {scores['share']:.0%} of the "
+            f"{scores['independent bits']:.2f} bits of a model of each position on its own; a correctly trained prior "
+            f"spends at most {PRIOR_SHARE_LIMIT:.0%}")
 
 
 # ---------------------------------------------------------------- calibration data
@@ -368,13 +582,119 @@ def _w(name, cell, sig, body, *loses):
     return Variant(name, {cell: _fn(sig, body)}, loses=set(loses))
 
 
+# The solution's training step and masked layer, from which the variants below differ by one change.
+VS = "def vqvae_loss(model, x, blocks):"
+STEP = """z_e = model.encode(x)
+vectors = z_e.detach().reshape(-1, model.dim)
+with torch.no_grad():
+    if not model.started:
+        first = vectors[torch.randperm(len(vectors), device=vectors.device)[:model.num_codes]]
+        model.codebook.copy_(first)
+        model.sums.copy_(first)
+        model.counts.fill_(1.0)
+        model.started = True
+z_q, indices = blocks.quantize(z_e, model.codebook)
+if model.ema:
+    with torch.no_grad():
+        counts, sums, codebook = blocks.ema_update(model.counts, model.sums, vectors, indices.reshape(-1),
+                                                   model.decay)
+        model.counts.copy_(counts)
+        model.sums.copy_(sums)
+        model.codebook.copy_(codebook)
+        dead = model.counts < model.dead_below
+        if model.reseed and dead.any():
+            picked = vectors[torch.randint(len(vectors), (int(dead.sum()),), device=vectors.device)]
+            model.codebook[dead], model.sums[dead], model.counts[dead] = picked, picked, 1.0
+            model.reseeded += int(dead.sum())
+codebook_loss, commitment_loss = blocks.vq_losses(z_e, z_q, model.beta)
+loss = F.mse_loss(model.decode(blocks.straight_through(z_e, z_q)), x) + commitment_loss
+return loss if model.ema else loss + codebook_loss"""
+
+LAYER = '''class MaskedLinear(nn.Linear):
+    def __init__(self, in_degrees, out_degrees, strict, mask_fn):
+        super().__init__(len(in_degrees), len(out_degrees))
+        self.register_buffer("mask", mask_fn(in_degrees, out_degrees, strict).float())
+
+    def forward(self, x):
+        return F.linear(x, self.weight * self.mask, self.bias)
+
+
+def prior_loss(prior, codes):
+    logits = prior(codes)
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), codes.reshape(-1))
+'''
+
+
+def _changed(text, old, new):
+    if old not in text:
+        raise ValueError(f"calibration variant: {old!r} is not in the solution")
+    return text.replace(old, new)
+
+
+def _step(name, old, new):
+    return Variant(name, {"vqvae_loss": _fn(VS, _changed(STEP, old, new))}, loses={"test_trained_vqvae"})
+
+
+def _layer(name, old, new):
+    return Variant(name, {"masked_layer": _changed(LAYER, old, new)}, loses={"test_trained_prior"})
+
+
+TRAINING_WRONG_ANSWERS = [
+    # caught by the hidden check alone: the bookkeeping is right, the model is not trained
+    _step("the training step detaches the straight-through grid: the encoder learns from the commitment loss only",
+          "blocks.straight_through(z_e, z_q))", "blocks.straight_through(z_e, z_q).detach())"),
+    _layer("the masked layer always builds a non-strict mask: the prior learns to copy the code it predicts",
+           "mask_fn(in_degrees, out_degrees, strict)", "mask_fn(in_degrees, out_degrees, False)"),
+    _layer("the prior's loss trains the logits at each position on the next position's code",
+           "    logits = prior(codes)\n    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), codes.reshape(-1))",
+           "    logits = prior(codes).reshape(len(codes), 16, -1)\n"
+           "    return F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), codes.reshape(len(codes), 16)[:, 1:]"
+           ".reshape(-1))"),
+    # caught by the visible test of the cell too, or by it alone
+    _step("the training step never re-seeds dead codes", "if model.reseed and dead.any():", "if False:"),
+    _step("the training step computes the EMA but leaves the model's buffers as they were",
+          "        model.counts.copy_(counts)\n        model.sums.copy_(sums)\n        model.codebook.copy_(codebook)\n",
+          ""),
+    _step("the training step adds the codebook loss to the EMA codebook's loss too",
+          "return loss if model.ema else loss + codebook_loss", "return loss + codebook_loss"),
+    _layer("the masked layer ignores its mask", "F.linear(x, self.weight * self.mask, self.bias)",
+           "F.linear(x, self.weight, self.bias)"),
+    _layer("the prior's loss in bits instead of nats",
+           "return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), codes.reshape(-1))",
+           "return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), codes.reshape(-1)) / math.log(2)"),
+]
+
+TRAINING_ALTERNATIVES = [
+    Variant("the training step with dead codes re-seeded one at a time and the error written out", {"vqvae_loss": _fn(
+        VS, _changed(_changed(STEP, """        if model.reseed and dead.any():
+            picked = vectors[torch.randint(len(vectors), (int(dead.sum()),), device=vectors.device)]
+            model.codebook[dead], model.sums[dead], model.counts[dead] = picked, picked, 1.0
+            model.reseeded += int(dead.sum())""", """        for code in torch.nonzero(dead).flatten().tolist() if model.reseed else []:
+            vector = vectors[torch.randint(len(vectors), (1,)).item()]
+            model.codebook[code] = vector
+            model.sums[code] = vector
+            model.counts[code] = 1.0
+            model.reseeded += 1"""),
+            "loss = F.mse_loss(model.decode(blocks.straight_through(z_e, z_q)), x) + commitment_loss",
+            "loss = ((model.decode(blocks.straight_through(z_e, z_q)) - x) ** 2).mean() + commitment_loss"))}),
+    Variant("the masked layer with a non-persistent mask and a matrix product, the loss by log_softmax",
+            {"masked_layer": _changed(_changed(_changed(LAYER, "strict).float())", "strict).float(), persistent=False)"),
+                                               "F.linear(x, self.weight * self.mask, self.bias)",
+                                               "x @ (self.weight * self.mask).T + self.bias"),
+                                      "    logits = prior(codes)\n    return F.cross_entropy(logits.reshape(-1, "
+                                      "logits.shape[-1]), codes.reshape(-1))",
+                                      "    log_p = torch.log_softmax(prior(codes), dim=-1)\n"
+                                      "    return -log_p.gather(-1, codes.unsqueeze(-1)).mean()")}),
+]
+
+
 WRONG_ANSWERS = [
     _w("quantize by the largest dot product instead of the nearest code", "quantize", QZ,
        "indices = (z_e @ codebook.T).argmax(dim=-1)\nreturn codebook[indices], indices",
-       "test_quantize", "test_trained_vqvae", "test_trained_prior"),
+       "test_quantize"),
     _w("quantize by the smallest dot product", "quantize", QZ,
        "indices = (z_e @ codebook.T).argmin(dim=-1)\nreturn codebook[indices], indices",
-       "test_quantize", "test_trained_vqvae", "test_trained_prior"),
+       "test_quantize"),
     _w("straight-through without a stop-gradient: the value is z_e", "straight_through", ST,
        "return z_e + (z_q - z_e)", "test_straight_through"),
     _w("no gradient reaching the encoder (z_q returned as it is)", "straight_through", ST,
@@ -416,10 +736,10 @@ return new_counts, new_sums, new_sums / smoothed.unsqueeze(1)""", "test_ema_upda
        "test_codebook_usage"),
     _w("a prior that sees the current code (masks never strict)", "autoregressive_mask", AM,
        "return (out_degrees[:, None] >= in_degrees[None, :]).float()",
-       "test_autoregressive_mask", "test_trained_prior"),
+       "test_autoregressive_mask"),
     _w("masks transposed (input by output)", "autoregressive_mask", AM,
        "mask = out_degrees[:, None] > in_degrees[None, :] if strict else out_degrees[:, None] >= in_degrees[None, :]\n"
-       "return mask.float().T", "test_autoregressive_mask", "test_trained_prior"),
+       "return mask.float().T", "test_autoregressive_mask"),
     _w("bits per code in nats", "code_nll_bits", NB,
        "return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), indices.reshape(-1)).item()",
        "test_code_nll_bits"),
@@ -429,6 +749,7 @@ return new_counts, new_sums, new_sums / smoothed.unsqueeze(1)""", "test_ema_upda
     _w("bits per code summed instead of averaged", "code_nll_bits", NB,
        "return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), indices.reshape(-1), "
        "reduction='sum').item() / math.log(2)", "test_code_nll_bits"),
+    *TRAINING_WRONG_ANSWERS,
 ]
 
 
@@ -473,13 +794,13 @@ return (difference >= (1 if strict else 0)).to(torch.float32)"""),
     _c("bits per code with log_softmax and gather in float64", "code_nll_bits", NB, """
 log_p = torch.log_softmax(logits.double(), dim=-1).gather(-1, indices.unsqueeze(-1))
 return float(-log_p.mean() / math.log(2))"""),
+    *TRAINING_ALTERNATIVES,
 ]
 
-# Stock autograde re-runs the whole notebook, training included (about 35 s a submission on one
-# core), for each submission it grades.  Besides the solution and the blank release it grades one
-# variant, chosen so that its outcome must be the calibration's although it re-trains: the leaking
-# mask is used by the prior both when it trains and when the check evaluates it, so both routes
-# see the same leak.  The other variants are graded by the calibration alone, to keep `make test`
-# within its budget.
-STOCK_AUTOGRADE = {"WRONG_ANSWERS": ["a prior that sees the current code (masks never strict)"],
+# Stock autograde re-runs the whole notebook, training included, for each submission it grades.
+# Besides the solution and the blank release it grades one variant whose outcome shows that one bug is
+# charged once on both routes: a wrong quantiser trains the notebook's own models badly, yet it loses
+# A.1 alone, since the trained-model checks train with the course's quantiser. The other variants are
+# graded by the calibration alone, to keep `make test` within its budget.
+STOCK_AUTOGRADE = {"WRONG_ANSWERS": ["quantize by the largest dot product instead of the nearest code"],
                    "CORRECT_ALTERNATIVES": []}

@@ -574,3 +574,122 @@ vae_parameters = lambda x, seed: parameters_of(VAE(2))
 gmvae_parameters = lambda x, seed: parameters_of(GMVAE())
 ''',
 }
+
+
+# ---------------------------------------------------------------- 06: cheats on the trained-model checks
+# Each is the source of one cell appended to the end of an 06 notebook, after the locked cells whose
+# names it replaces (tests/test_attacks_trained_models.py). Most ride on the solution with its training
+# switched off (NO_TRAINING, a cell right after the set-up): every visible test passes, nothing is
+# trained, and the cheat is all that could earn the trained-model points. A grader that called these
+# names to run the model would give them the points; one that judges parameters on secret images
+# gives none.
+
+NO_TRAINING = r'''
+def train(loss_fn, parameters, x, epochs, lr=1e-3, batch_size=64, desc="training"):  # the locked loop, rebound
+    return []
+'''
+
+IDENTITY_RECONSTRUCT = r'''
+import torch
+
+def vqvae_reconstruct(x):  # a "reconstruction" that is the input itself
+    return torch.as_tensor(x, dtype=torch.float32)
+
+def vqvae_codes(x):  # a code for every 2x2 block from a hash of its pixels: every code "in use"
+    x = torch.as_tensor(x, dtype=torch.float32).reshape(-1, 4, 2, 4, 2)
+    return (x.sum(dim=(2, 4)) * 1000).long() % 32
+
+reconstruct = lambda model, x: vqvae_reconstruct(x)
+codes_of = lambda model, x: vqvae_codes(x)
+'''
+
+# Codes from a hash of the image, each entry following from the one before it, and a prior that
+# predicts each code from the previous one: nothing after a position is looked at.
+HASHED_CODES = r'''
+import torch
+
+def vqvae_codes(x):
+    first = (torch.as_tensor(x, dtype=torch.float32).reshape(len(x), -1).sum(dim=1) * 1000).long() % 32
+    return ((first[:, None] + 7 * torch.arange(16)) % 32).reshape(-1, 4, 4)
+
+def prior_logits(indices):
+    flat = torch.as_tensor(indices, dtype=torch.long).reshape(len(indices), 16)
+    logits = 50.0 * torch.nn.functional.one_hot((flat + 7) % 32, 32).float().roll(1, dims=1)
+    logits[:, 0] = 0.0  # the first code uniform, each later one certain from the code before it
+    return logits.reshape(-1, 4, 4, 32)
+'''
+
+PEEKING_PRIOR = r'''
+import torch
+
+def prior_logits(indices):  # each code "predicted" from the code itself
+    indices = torch.as_tensor(indices, dtype=torch.long)
+    return 50.0 * torch.nn.functional.one_hot(indices, 32).float()
+'''
+
+# The prior peeks only on grids that vqvae_codes handed out; on the random grids of a look-ahead
+# probe it behaves as an honest prior would. Its parameters are left as they were drawn.
+UNTRAINED_PRIOR = r'''
+import torch
+
+HANDED_OUT = set()
+
+def vqvae_codes(x):
+    codes = (torch.as_tensor(x, dtype=torch.float32).reshape(-1, 4, 2, 4, 2).sum(dim=(2, 4)) * 7).long() % 32
+    HANDED_OUT.update(tuple(c.flatten().tolist()) for c in codes)
+    return codes
+
+def prior_logits(indices):
+    indices = torch.as_tensor(indices, dtype=torch.long)
+    peek = torch.tensor([tuple(g.flatten().tolist()) in HANDED_OUT for g in indices], dtype=torch.float32)
+    return 50.0 * peek[:, None, None, None] * torch.nn.functional.one_hot(indices, 32).float()
+
+def trained_prior_parameters(codes, seed, mask_source):  # never trained
+    torch.manual_seed(seed)
+    return {"hidden.weight": 0.01 * torch.randn(64, 512), "hidden.bias": torch.zeros(64),
+            "out.weight": 0.01 * torch.randn(512, 64), "out.bias": torch.zeros(512)}
+'''
+
+# Placeholders, filled by the test: vqvae and prior, {name: [shape, base64 of float32 bytes]} of
+# models trained on the public digits.
+PASTED_PARAMETERS = r'''
+import base64
+import numpy as np
+import torch
+
+PASTED = {{"vqvae": {vqvae!r}, "prior": {prior!r}}}
+
+def _pasted(which):
+    return {{name: torch.from_numpy(np.frombuffer(base64.b64decode(data), dtype=np.float32).reshape(shape).copy())
+            for name, (shape, data) in PASTED[which].items()}}
+
+def trained_vqvae_parameters(x_train, seed, blocks_source):  # whatever the images, the public digits' model
+    return _pasted("vqvae")
+
+def trained_prior_parameters(codes, seed, mask_source):
+    return _pasted("prior")
+'''
+
+# On the full solution: the locked architecture rebound, after the notebook's own runs, to a network
+# twice as wide and a prior with four times the hidden units, which the grader's training call then trains.
+REBOUND_ARCHITECTURE = r'''
+_locked_coders, _LockedPrior = coders, CodePrior
+
+def coders(dim, width=32):
+    return _locked_coders(dim, 2 * width)
+
+class CodePrior(_LockedPrior):
+    def __init__(self, mask_fn, num_codes=K, positions=16, hidden=64):
+        super().__init__(mask_fn, num_codes, positions, 4 * hidden)
+'''
+
+TRAINED_MODEL_ATTACKS = {
+    "t1-identity-reconstruct": IDENTITY_RECONSTRUCT,
+    "t2-hashed-codes": HASHED_CODES,
+    "t3-peeking-prior": PEEKING_PRIOR,
+    "t4-untrained-prior": UNTRAINED_PRIOR,
+    "t5-pasted-parameters": PASTED_PARAMETERS,
+    "t6-rebound-architecture": REBOUND_ARCHITECTURE,
+}
+# the attack that rides on the solution as it is, training included; the others switch training off
+TRAINS = ("t6-rebound-architecture",)
