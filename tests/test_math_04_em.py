@@ -132,7 +132,7 @@ def test_restart_table_against_sklearn(nb):
     n_iter, ridge = nb.value("DIGITS_ITERS"), nb.value("DIGITS_RIDGE")
     rng = np.random.default_rng(4)
     table = nb.value("restart_table")
-    assert len(table) == 8
+    assert len(table) == 6
     for i, ll, nmi, ari, smallest in table:
         m0 = z[rng.choice(len(z), size=10, replace=False)]
         gm = _sk_fit(z, w0, m0, c0, n_iter, ridge)
@@ -146,7 +146,7 @@ def test_restart_table_against_sklearn(nb):
     assert [round(by_ll[-1][1], 2), round(by_ll[0][1], 2)] == [-44.44, -43.89]
     assert round(by_ll[0][1] - by_ll[-1][1], 2) == 0.55 and round((by_ll[0][1] - by_ll[-1][1]) * len(z), -2) == 1000
     assert [round(by_ll[0][2], 3), round(by_ll[1][2], 3)] == [0.794, 0.829] and max(row[2] for row in table) == by_ll[1][2]
-    assert round(stats.spearmanr([r[1] for r in table], [r[2] for r in table]).statistic, 2) == 0.69 == round(nb.value("rank_corr"), 2)
+    assert round(stats.spearmanr([r[1] for r in table], [r[2] for r in table]).statistic, 2) == 0.77 == round(nb.value("rank_corr"), 2)
 
 
 def test_digits_against_sklearn(nb, grader):
