@@ -1,7 +1,7 @@
 """Hidden checks for assignment 01_entropy_kl: entropy, cross-entropy and the KL divergence.
 
 Every check calls the student's functions through the `nb` proxy on the visible example and on
-unseen inputs drawn from a fixed-seed generator, and compares the returned data with reference
+unseen inputs drawn from the grading secret (`hidden_rng`), and compares the returned data with reference
 implementations in this module (scipy's special functions, Cholesky-based Gaussian formulas,
 brute-force nearest neighbours).  Everything is in nats.
 """
@@ -353,7 +353,7 @@ def test_kl_unnormalised(nb):
 
 def test_tf_answers(nb):
     """Part H1: four true/false items on properties of KL (finiteness, symmetry, additivity,
-    Gibbs' inequality), each worth a quarter."""
+    Gibbs' inequality), scored right minus wrong."""
     got = nb.value("tf_answers")
     if not isinstance(got, dict) or {str(k) for k in got} != {"1", "2", "3", "4"}:
         raise AssertionError("tf_answers must be a dict with keys 1, 2, 3, 4")
@@ -608,11 +608,17 @@ WRONG_ANSWERS = [
         loses={"test_kl_unnormalised"}),
     # Part H
     Variant("true/false: item 2 as True (equal KLs both ways mean equal distributions)", {"tf_answers":
-        "tf_answers = {1: True, 2: True, 3: True, 4: False}\n"}, keeps={"test_tf_answers": 3 / 4}),
+        "tf_answers = {1: True, 2: True, 3: True, 4: False}\n"}, keeps={"test_tf_answers": 2 / 4}),
     Variant("true/false: items 1 and 4 flipped (cross-entropy below entropy)", {"tf_answers":
-        "tf_answers = {1: False, 2: False, 3: True, 4: True}\n"}, keeps={"test_tf_answers": 2 / 4}),
+        "tf_answers = {1: False, 2: False, 3: True, 4: True}\n"}, loses={"test_tf_answers"}),
     Variant("true/false: strings instead of booleans", {"tf_answers":
         "tf_answers = {1: 'True', 2: 'False', 3: 'True', 4: 'False'}\n"}, loses={"test_tf_answers"}),
+    # guesses earn nothing: the key is two True and two False, scored right minus wrong
+    Variant("guess: all True", {"tf_answers": "tf_answers = {1: True, 2: True, 3: True, 4: True}\n"},
+            loses={"test_tf_answers"}),
+    Variant("guess: all False", {"tf_answers": "tf_answers = {1: False, 2: False, 3: False, 4: False}\n"},
+            loses={"test_tf_answers"}),
+    Variant("guess: empty", {"tf_answers": "tf_answers = {}\n"}, loses={"test_tf_answers"}),
 ]
 
 CORRECT_ALTERNATIVES = [
@@ -657,6 +663,36 @@ CORRECT_ALTERNATIVES = [
     for _ in range(n_steps):
         theta = theta - lr * (torch.softmax(theta, 0) - p)
     return torch.softmax(theta, 0)
+""",
+    }),
+    Variant("torch.distributions and torch.cdist in float64, returning tensors", {
+        "kl_normal_std": "import torch\n\n" + _SIG_NSTD + """    mu = torch.as_tensor(mu, dtype=torch.float64)
+    sigma = torch.as_tensor(sigma, dtype=torch.float64)
+    q = torch.distributions.Normal(mu, sigma)
+    prior = torch.distributions.Normal(torch.zeros_like(mu), torch.ones_like(sigma))
+    return torch.distributions.kl_divergence(q, prior)
+""",
+        "gaussian_kl": "import torch\n\n" + _SIG_GKL + """    mu0 = torch.atleast_1d(torch.as_tensor(mu0, dtype=torch.float64))
+    mu1 = torch.atleast_1d(torch.as_tensor(mu1, dtype=torch.float64))
+    cov0 = torch.atleast_2d(torch.as_tensor(cov0, dtype=torch.float64))
+    cov1 = torch.atleast_2d(torch.as_tensor(cov1, dtype=torch.float64))
+    return torch.distributions.kl_divergence(torch.distributions.MultivariateNormal(mu0, cov0),
+                                             torch.distributions.MultivariateNormal(mu1, cov1))
+""",
+        "convexity_gap": "import torch\n\n" + _SIG_GAP + """    p1, p2, q1, q2 = (torch.as_tensor(a, dtype=torch.float64) for a in (p1, p2, q1, q2))
+    kl = lambda a, b: torch.sum(torch.special.xlogy(a, a) - torch.special.xlogy(a, b))
+    return lam * kl(p1, q1) + (1 - lam) * kl(p2, q2) - kl(lam * p1 + (1 - lam) * p2, lam * q1 + (1 - lam) * q2)
+""",
+        "kl_knn": "import torch\n\n" + _SIG_KNN + """    x = torch.as_tensor(x, dtype=torch.float64)
+    y = torch.as_tensor(y, dtype=torch.float64)
+    if x.ndim == 1:
+        x, y = x[:, None], y[:, None]
+    n, d = x.shape
+    exact = "donot_use_mm_for_euclid_dist"
+    within = torch.cdist(x, x, compute_mode=exact).fill_diagonal_(float("inf"))
+    rho = within.min(dim=1).values
+    nu = torch.cdist(x, y, compute_mode=exact).min(dim=1).values
+    return d * torch.log(nu / rho).mean() + np.log(y.shape[0] / (n - 1))
 """,
     }),
     Variant("pure Python loops", {

@@ -2,7 +2,8 @@
 
 Each check receives a `Student` (vicourse.checking) and compares the student's
 results with private reference implementations on the notebook's example and on
-unseen random inputs drawn from fixed seeds.
+unseen random inputs drawn from the grading secret (`hidden_rng`). Multi-item blocks
+are scored right minus wrong (`grade_items`) on balanced keys.
 """
 
 import logging
@@ -162,7 +163,8 @@ def test_iwae_bound(nb):
 
 
 def test_kl_to_prior(nb):
-    """Part D.1: closed-form KL(N(mu, diag exp(logvar)) || N(0, I)) summed over the last axis, numpy and torch inputs."""
+    """Part D.1: closed-form KL(N(mu, diag exp(logvar)) || N(0, I)) summed over the last axis: numpy arrays, and
+    torch tensors in float32 and float64 (what the question promises; no lists or Python numbers)."""
     assert_close(nb.kl_to_prior(MU_KL, LV_KL), _ref_kl(MU_KL, LV_KL), "KL on the example", rtol=1e-5, atol=1e-5)
     rng = hidden_rng(20205)
     mu, lv = rng.normal(0.0, 1.5, (8, 4)), rng.uniform(-5.0, 2.0, (8, 4))
@@ -179,6 +181,9 @@ def test_kl_to_prior(nb):
     mu32, lv32 = mu.astype(np.float32).astype(float), lv.astype(np.float32).astype(float)
     assert_close(nb.kl_to_prior(TorchTensor(mu32), TorchTensor(lv32)), _ref_kl(mu32, lv32),
                  "KL for float32 torch tensors of shape (8, 4)", rtol=1e-5, atol=1e-5)
+    mu, lv = rng.normal(0.0, 1.0, (3, 5)), rng.uniform(-4.0, 2.0, (3, 5))
+    assert_close(nb.kl_to_prior(TorchTensor(mu, "float64"), TorchTensor(lv, "float64")), _ref_kl(mu, lv),
+                 "KL for float64 torch tensors of shape (3, 5)", rtol=1e-5, atol=1e-5)
 
 
 def _judgements(nb, name, answers):
@@ -194,17 +199,18 @@ def _judgements(nb, name, answers):
 
 
 def test_elbo_claims(nb):
-    """Part B.3: true/false judgements of seven statements about the ELBO (several are common handout errors)."""
-    _judgements(nb, "elbo_claims", {"1": False, "2": True, "3": False, "4": False, "5": True, "6": False, "7": False})
+    """Part B.3: true/false judgements of six statements about the ELBO (three are common handout errors)."""
+    _judgements(nb, "elbo_claims", {"1": True, "2": False, "3": True, "4": False, "5": False, "6": True})
 
 
 def test_vi_claims(nb):
-    """Part E.2: true/false judgements about reparameterisation, VAE posteriors, beta-VAE and forward/reverse KL."""
-    _judgements(nb, "vi_claims", {"1": True, "2": False, "3": False, "4": True, "5": False})
+    """Part E.2: true/false judgements about reparameterisation, VAE posteriors, beta-VAE, forward/reverse KL and
+    amortised inference."""
+    _judgements(nb, "vi_claims", {"1": True, "2": False, "3": False, "4": True, "5": False, "6": True})
 
 
 
-# ---------------------------------------------------------------- Part G: inclusive versus exclusive KL
+# ---------------------------------------------------------------- Part F: inclusive versus exclusive KL
 
 _MIX_LOGW = np.log(np.array([1 / 3, 2 / 3]))
 _MIX_MU = np.array([-3.0, 3.0])
@@ -254,12 +260,12 @@ def _gaussian_mixture_1d(k, rng):
 
 
 def test_moment_match(nb):
-    """Part G1: moment matching (mean, standard deviation) for the mixture of Part G and unseen Gaussian mixtures."""
+    """Part F1: moment matching (mean, standard deviation) for the mixture of Part F and unseen Gaussian mixtures."""
     rng = hidden_rng(1001)
     mixtures = [(np.array([1 / 3, 2 / 3]), np.array([-3.0, 3.0]), np.array([1.0, 1.0]))]
     mixtures += [_gaussian_mixture_1d(k, rng) for k in (2, 3, 4, 5)]
     for i, (w, m, s) in enumerate(mixtures):
-        what = "moment_match for the mixture of Part G" if i == 0 else f"moment_match on an unseen {len(w)}-component mixture"
+        what = "moment_match for the mixture of Part F" if i == 0 else f"moment_match on an unseen {len(w)}-component mixture"
         got = as_array(nb.moment_match(w, m, s), what, shape=(2,))
         mu = np.sum(w * m)
         var = np.sum(w * s**2) + np.sum(w * (m - mu) ** 2)
@@ -275,7 +281,7 @@ def _kl_inputs(seed):
 
 
 def test_kl_p_q(nb):
-    """Part G2: inclusive KL(p || N(mu, sigma^2)) for the mixture, at the example and unseen (mu, sigma)."""
+    """Part F2: inclusive KL(p || N(mu, sigma^2)) for the mixture, at the example and unseen (mu, sigma)."""
     for mu, sigma in _kl_inputs(1102):
         assert_close(nb.kl_p_q(mu, sigma), _ref_kl_p_q(mu, sigma),
                      f"kl_p_q({mu:.3f}, {sigma:.3f}): integrate p(x) [log p(x) - log q(x)] over x, accurately "
@@ -283,7 +289,7 @@ def test_kl_p_q(nb):
 
 
 def test_kl_q_p(nb):
-    """Part G3: exclusive KL(N(mu, sigma^2) || p) for the mixture, at the example and unseen (mu, sigma)."""
+    """Part F3: exclusive KL(N(mu, sigma^2) || p) for the mixture, at the example and unseen (mu, sigma)."""
     for mu, sigma in _kl_inputs(1203):
         assert_close(nb.kl_q_p(mu, sigma), _ref_kl_q_p(mu, sigma),
                      f"kl_q_p({mu:.3f}, {sigma:.3f}): integrate q(x) [log q(x) - log p(x)], e.g. over z with "
@@ -296,7 +302,7 @@ def _nearest_minimum(mu, sigma):
 
 
 def test_fit_exclusive(nb):
-    """Part G4: fit_exclusive returns a local minimum of KL(q || p) (small gradient, positive curvature) from every start."""
+    """Part F4: fit_exclusive returns a local minimum of KL(q || p) (small gradient, positive curvature) from every start."""
     rng = hidden_rng(1304)
     starts = [(3.0, 1.0), (-3.0, 1.0), (0.0, 1.0)] + [(rng.uniform(-4, 4), rng.uniform(0.5, 3.0)) for _ in range(2)]
     for i, (mu0, s0) in enumerate(starts):
@@ -321,13 +327,13 @@ def test_fit_exclusive(nb):
 
 
 def test_mc_answers(nb):
-    """Part G6: three multiple-choice items on the symmetric mixture of seed 004, 1B (with the
-    central local minimum of the errata), each worth a third."""
+    """Part F6: three multiple-choice items on the symmetric mixture 1/2 N(-5, 1) + 1/2 N(5, 1)
+    (with its central local minimum), scored right minus wrong; each item has its own letter."""
     got = nb.value("mc_answers")
     if not isinstance(got, dict) or set(got) != {"a", "b", "c"}:
         raise AssertionError('mc_answers must be a dict with keys "a", "b", "c"')
     got = {k: str(v).strip().upper() for k, v in got.items()}
-    grade_items(got, {"a": "C", "b": "B", "c": "B"}, "multiple-choice answers")
+    grade_items(got, {"a": "C", "b": "B", "c": "A"}, "multiple-choice answers")
 
 
 # ---------------------------------------------------------------- calibration data
@@ -482,24 +488,29 @@ WRONG_ANSWERS = [
     _v("KL for numpy only (fails on torch tensors)", "kl_to_prior", """
     return 0.5 * np.sum(np.exp(logvar) + np.square(mu) - 1.0 - logvar, axis=-1)
 """, {"test_kl_to_prior"}),
-    Variant("ELBO claims as the handouts state them", {"elbo_claims": (
-        "elbo_claims = {1: True, 2: True, 3: True, 4: True, 5: True, 6: True, 7: True}\n")},
-        keeps={"test_elbo_claims": 2 / 7}),
-    Variant("ELBO claims with one judgement wrong (7: True)", {"elbo_claims": (
-        "elbo_claims = {1: False, 2: True, 3: False, 4: False, 5: True, 6: False, 7: True}\n")},
-        keeps={"test_elbo_claims": 6 / 7}),
+    Variant("ELBO claims with one judgement wrong (the sum of logs as the log of a sum)", {"elbo_claims": (
+        "elbo_claims = {1: True, 2: False, 3: True, 4: False, 5: True, 6: True}\n")},
+        keeps={"test_elbo_claims": 4 / 6}),
+    Variant("ELBO claims with the gap read as independent of the decoder, and tightness as KL to p(x|z)", {
+        "elbo_claims": "elbo_claims = {1: True, 2: True, 3: False, 4: False, 5: False, 6: True}\n"},
+        keeps={"test_elbo_claims": 2 / 6}),
     Variant("ELBO claims as strings", {"elbo_claims": (
-        "elbo_claims = {1: 'False', 2: 'True', 3: 'False', 4: 'False', 5: 'True', 6: 'False', 7: 'False'}\n")},
+        "elbo_claims = {1: 'True', 2: 'False', 3: 'True', 4: 'False', 5: 'False', 6: 'True'}\n")},
         loses={"test_elbo_claims"}),
     Variant("VI claims with large beta read as correlating the latents", {"vi_claims": (
-        "vi_claims = {1: True, 2: False, 3: True, 4: True, 5: False}\n")},
-        keeps={"test_vi_claims": 4 / 5}),
+        "vi_claims = {1: True, 2: False, 3: True, 4: True, 5: False, 6: True}\n")},
+        keeps={"test_vi_claims": 4 / 6}),
     Variant("VI claims with reverse KL read as mode-covering", {"vi_claims": (
-        "vi_claims = {1: True, 2: False, 3: False, 4: True, 5: True}\n")},
-        keeps={"test_vi_claims": 4 / 5}),
-    Variant("VI claims left unanswered", {"vi_claims": "vi_claims = {1: None, 2: None, 3: None, 4: None, 5: None}\n"},
+        "vi_claims = {1: True, 2: False, 3: False, 4: True, 5: True, 6: True}\n")},
+        keeps={"test_vi_claims": 4 / 6}),
+    Variant("VI claims left unanswered", {"vi_claims": "vi_claims = {1: None, 2: None, 3: None, 4: None, 5: None, 6: None}\n"},
             loses={"test_vi_claims"}),
-    # Part G
+    # guesses earn nothing: each true/false key is half True, each multiple-choice item has its own letter
+    *[Variant(f"guess: {name}", {cell: f"{cell} = {answer}\n"}, loses={f"test_{cell}"})
+      for cell in ("elbo_claims", "vi_claims")
+      for name, answer in (("all True", {k: True for k in range(1, 7)}), ("all False", {k: False for k in range(1, 7)}),
+                           ("empty", {}))],
+    # Part F
     Variant("moment_match returning the variance", {"moment_match": _SIG_MM + """    w, m, s = (np.asarray(a, dtype=float) for a in (weights, means, sds))
     mu = np.sum(w * m)
     return mu, np.sum(w * (s**2 + m**2)) - mu**2
@@ -546,9 +557,12 @@ WRONG_ANSWERS = [
     return res.x[0], np.exp(res.x[1]), res.fun
 """}, loses={"test_fit_exclusive"}),
     Variant("multiple choice: the two modes but not the central minimum", {"mc_answers":
-        'mc_answers = {"a": "B", "b": "B", "c": "B"}\n'}, keeps={"test_mc_answers": 2 / 3}),
+        'mc_answers = {"a": "B", "b": "B", "c": "A"}\n'}, keeps={"test_mc_answers": 1 / 3}),
     Variant("multiple choice: inclusive variance of one component, optimiser leaves the centre", {"mc_answers":
-        'mc_answers = {"a": "C", "b": "A", "c": "A"}\n'}, keeps={"test_mc_answers": 1 / 3}),
+        'mc_answers = {"a": "C", "b": "A", "c": "B"}\n'}, loses={"test_mc_answers"}),
+    *[Variant(f"guess: all {letter}", {"mc_answers": f'mc_answers = {{"a": "{letter}", "b": "{letter}", "c": "{letter}"}}\n'},
+              loses={"test_mc_answers"}) for letter in "ABC"],
+    Variant("guess: empty", {"mc_answers": "mc_answers = {}\n"}, loses={"test_mc_answers"}),
 ]
 
 CORRECT_ALTERNATIVES = [
@@ -666,6 +680,47 @@ CORRECT_ALTERNATIVES = [
             return (0.5 * (np.exp(logvar) + mu**2 - 1 - logvar)).sum(axis=-1)
         """),
     }),
+    # kl_to_prior as a VAE course writes it with torch.distributions, in float64 and float32, for numpy and torch input
+    Variant("kl_to_prior: torch.distributions Normal and kl_divergence in float64, numpy out for numpy in", {
+        "kl_to_prior": _cell("kl_to_prior", """
+            from torch.distributions import Normal, kl_divergence
+            tensors = isinstance(mu, torch.Tensor)
+            mu = torch.as_tensor(mu, dtype=torch.float64)
+            logvar = torch.as_tensor(logvar, dtype=torch.float64)
+            q = Normal(mu, torch.exp(0.5 * logvar))
+            kl = kl_divergence(q, Normal(torch.zeros_like(mu), torch.ones_like(mu))).sum(dim=-1)
+            return kl if tensors else kl.numpy()
+        """)}),
+    Variant("kl_to_prior: torch.tensor in float64 against Normal(0, 1) given as Python numbers", {
+        "kl_to_prior": _cell("kl_to_prior", """
+            mu = torch.tensor(np.asarray(mu), dtype=torch.float64)
+            logvar = torch.tensor(np.asarray(logvar), dtype=torch.float64)
+            q = torch.distributions.Normal(mu, logvar.mul(0.5).exp())
+            return torch.distributions.kl_divergence(q, torch.distributions.Normal(0, 1)).sum(-1)
+        """)}),
+    Variant("kl_to_prior: torch.from_numpy for arrays, .double() for tensors, Independent normals", {
+        "kl_to_prior": _cell("kl_to_prior", """
+            from torch.distributions import Independent, Normal, kl_divergence
+            mu = torch.from_numpy(mu) if isinstance(mu, np.ndarray) else mu.double()
+            logvar = torch.from_numpy(logvar) if isinstance(logvar, np.ndarray) else logvar.double()
+            q = Independent(Normal(mu, torch.exp(logvar / 2)), 1)
+            prior = Independent(Normal(torch.zeros(mu.shape), torch.ones(mu.shape)), 1)  # float32 against float64
+            return kl_divergence(q, prior)
+        """)}),
+    Variant("kl_to_prior: a diagonal MultivariateNormal in float64", {
+        "kl_to_prior": _cell("kl_to_prior", """
+            mu = torch.as_tensor(mu, dtype=torch.float64)
+            var = torch.as_tensor(logvar, dtype=torch.float64).exp()
+            q = torch.distributions.MultivariateNormal(mu, covariance_matrix=torch.diag_embed(var))
+            prior = torch.distributions.MultivariateNormal(torch.zeros_like(mu), covariance_matrix=torch.diag_embed(torch.ones_like(var)))
+            return torch.distributions.kl_divergence(q, prior)
+        """)}),
+    Variant("kl_to_prior: float32 torch for every input, tensors out", {
+        "kl_to_prior": _cell("kl_to_prior", """
+            mu = torch.as_tensor(mu, dtype=torch.float32)
+            logvar = torch.as_tensor(logvar, dtype=torch.float32)
+            return (0.5 * (logvar.exp() + mu.square() - 1.0 - logvar)).sum(dim=-1)
+        """)}),
     Variant("ELBO via the identity log p(x) - KL(q || posterior), with the student's own functions", {
         "elbo": _cell("elbo", """
             q = np.asarray(q, dtype=float)
@@ -693,8 +748,8 @@ CORRECT_ALTERNATIVES = [
         """),
     }),
     Variant("claims given with keys in another order", {
-        "elbo_claims": "elbo_claims = dict([(7, False), (6, False), (5, True), (4, False), (3, False), (2, True), (1, False)])\n",
-        "vi_claims": "vi_claims = {5: False, 4: True, 3: False, 2: False, 1: True}\n",
+        "elbo_claims": "elbo_claims = dict([(6, True), (5, False), (4, False), (3, True), (2, False), (1, True)])\n",
+        "vi_claims": "vi_claims = {6: True, 5: False, 4: True, 3: False, 2: False, 1: True}\n",
     }),
     Variant("scipy.integrate.quad for both mixture divergences", {
         "kl_p_q": _SIG_KPQ + """    f = lambda x: np.exp(log_p_mix(x)) * (log_p_mix(x) - stats.norm.logpdf(x, mu, sigma))
@@ -718,5 +773,5 @@ CORRECT_ALTERNATIVES = [
     return mu, (second - mu * mu) ** 0.5
 """,
     }),
-    Variant("multiple-choice letters in lower case with spaces", {"mc_answers": 'mc_answers = {"a": "c", "b": "b", "c": " b"}\n'}),
+    Variant("multiple-choice letters in lower case with spaces", {"mc_answers": 'mc_answers = {"a": "c", "b": "b", "c": " a"}\n'}),
 ]

@@ -2,7 +2,8 @@
 
 Every function a student writes receives its random samples as an argument, so
 each check compares exactly (float32-tolerant) with the estimate from THOSE
-samples, on the notebook's example and on unseen inputs from fixed seeds.
+samples, on the notebook's example and on unseen inputs drawn from the grading
+secret (`hidden_rng`).
 Where a check also compares with the exact gradient or distribution, the
 tolerance is z = 4 Monte Carlo standard errors.
 """
@@ -208,7 +209,7 @@ def test_sample_mvn(nb):
 
 
 def test_tf_cholesky(nb):
-    """Part D.3: the six true/false statements about Cholesky factors, each worth its share."""
+    """Part D.3: the six true/false statements about Cholesky factors, scored right minus wrong."""
     value = nb.value("tf_answers")
     if not isinstance(value, dict):
         raise AssertionError("tf_answers must be a dict {statement number: True/False}")
@@ -250,14 +251,81 @@ def test_pathwise_grad(nb):
 
 def test_vae_choices(nb):
     """Part E.3: the set of correct statements about the reparameterization trick in VAEs; each of
-    the five letters, chosen or not, is an item worth its share."""
+    the six letters, chosen or not, is an item, scored right minus wrong (three are right)."""
     value = nb.value("vae_choices")
     if not isinstance(value, list) or not all(isinstance(c, str) for c in value):
         raise AssertionError('vae_choices must be a list of letters, e.g. ["A", "D"]')
     chosen = {c.strip().upper() for c in value}
-    if not chosen <= set("ABCDE"):
-        raise AssertionError("vae_choices: use the letters A to E only")
-    grade_items({c: c in chosen for c in "ABCDE"}, {c: c in "BC" for c in "ABCDE"}, "statements (chosen or not)")
+    if not chosen <= set("ABCDEF"):
+        raise AssertionError("vae_choices: use the letters A to F only")
+    grade_items({c: c in chosen for c in "ABCDEF"}, {c: c in "BCF" for c in "ABCDEF"}, "statements (chosen or not)")
+
+
+# ---------------------------------------------------------------- Part F
+
+
+def _softmax_rows(a):
+    a = a - a.max(axis=-1, keepdims=True)
+    e = np.exp(a)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _ref_score_cat(theta, f_values, z, b):
+    pi = _softmax_rows(np.asarray(theta, dtype=float))
+    return (np.asarray(f_values, dtype=float)[z] - b)[:, None] * (np.eye(len(pi))[z] - pi)
+
+
+def _ref_gumbel_softmax(theta, w, t, g, tau, hard=False):
+    """Row i: J_i (2 (value_i - t) w), J_i = (diag y_i - y_i y_i^T) / tau the softmax's Jacobian, value_i the
+    relaxed w . y_i, or w at argmax(theta + g_i) for straight-through."""
+    y = _softmax_rows((np.asarray(theta, dtype=float) + g) / tau)
+    value = w[np.argmax(theta + g, axis=1)] if hard else y @ w
+    outer = 2 * (value - t)[:, None] * w                       # d f / d y, one row per sample
+    return (y * outer - y * np.sum(y * outer, axis=1, keepdims=True)) / tau
+
+
+def test_score_function_grad_cat(nb):
+    """Part F.1: per-sample (f(z_i) - b)(e_{z_i} - pi) on unseen logits, values, samples and baselines; the
+    mean within 4 SE of the exact gradient, with or without a baseline."""
+    rng = hidden_rng(3012)
+    for k, n in ((2, 1), (3, 7), (5, 300), (4, 40)):
+        theta, f_values = rng.normal(0, 1.2, size=k), rng.uniform(-2, 3, size=k)
+        z = rng.choice(k, size=n, p=_softmax_rows(theta))
+        b = float(rng.uniform(-1, 2)) if n != 40 else 0.0
+        want = _ref_score_cat(theta, f_values, z, b)
+        got = as_array(nb.score_function_grad_cat(theta, f_values, z, b), "score_function_grad_cat", shape=want.shape)
+        assert_close(got, want, f"score_function_grad_cat on unseen logits with K = {k}: one row per sample, "
+                     "(f(z_i) - b) times e_{z_i} - softmax(theta)", **_tol(want))
+    theta, f_values, n = rng.normal(0, 1, size=3), rng.uniform(-1, 2, size=3), 20_000
+    pi = _softmax_rows(theta)
+    exact = pi * (f_values - pi @ f_values)
+    z = rng.choice(3, size=n, p=pi)
+    for b in (0.0, float(pi @ f_values)):
+        rows = as_array(nb.score_function_grad_cat(theta, f_values, z, b), "score_function_grad_cat", shape=(n, 3))
+        se = _ref_score_cat(theta, f_values, z, b).std(axis=0, ddof=1) / math.sqrt(n)
+        for j in range(3):
+            assert_within_se(rows[:, j].mean(), exact[j], se[j], f"score_function_grad_cat, component {j} of the "
+                             "mean on a large sample against the exact gradient")
+
+
+def test_gumbel_softmax_grad(nb):
+    """Part F.2: per-sample gradients of (w . y_i - t)^2, relaxed and straight-through, on unseen logits, values,
+    noise and temperatures, against the softmax's Jacobian."""
+    rng = hidden_rng(3013)
+    cases = [(np.zeros(2), np.array([0.0, 1.0]), 0.0, np.array([[0.0, 1.0]]), 1.0)]
+    for k, n, tau in ((3, 1, 0.3), (3, 6, 1.0), (4, 50, 0.5), (2, 20, 2.0), (5, 30, 0.8)):
+        cases.append((rng.normal(0, 1, size=k), rng.uniform(-1, 3, size=k), float(rng.uniform(-0.5, 2)),
+                      rng.gumbel(size=(n, k)), tau))
+    for theta, w, t, g, tau in cases:
+        for hard in (False, True):
+            want = _ref_gumbel_softmax(theta, w, t, g, tau, hard)
+            what = "gumbel_softmax_grad" + (" with hard=True" if hard else "")
+            got = as_array(nb.gumbel_softmax_grad(theta, w, t, g, tau, hard=hard) if hard else
+                           nb.gumbel_softmax_grad(theta, w, t, g, tau), what, shape=want.shape)
+            hint = ("; straight-through: the value (w . one-hot of argmax(theta + g_i) - t)^2, the gradient through the "
+                    "soft y_i" if hard else "; y_i = softmax((theta + g_i) / tau), one gradient row per sample")
+            assert_close(got, want, f"{what} on unseen logits, values and noise (K = {len(theta)}, tau = {tau:g}){hint}",
+                         **_tol(want))
 
 
 # ---------------------------------------------------------------- calibration data
@@ -276,6 +344,18 @@ ML = "def reparam_grad_mu_logvar(mu, logvar, eps):"
 CH = "def cholesky_from_params(raw):"
 MV = "def sample_mvn(mu, L, eps):"
 PW = "def pathwise_grad(theta, u, v):"
+SC = "def score_function_grad_cat(theta, f_values, z, b):"
+GS = "def gumbel_softmax_grad(theta, w, t, g, tau, hard=False):"
+_SC_HEAD = """
+theta, f_values, z = np.asarray(theta, dtype=float), np.asarray(f_values, dtype=float), np.asarray(z)
+pi = np.exp(theta - theta.max())
+pi = pi / pi.sum()
+"""
+_GS_HEAD = """
+g = torch.as_tensor(np.asarray(g, dtype=float))
+w = torch.as_tensor(np.asarray(w, dtype=float))
+th = torch.as_tensor(np.asarray(theta, dtype=float)).expand_as(g).clone().requires_grad_(True)
+"""
 TF_OK = "tf_answers = {1: True, 2: False, 3: True, 4: False, 5: False, 6: True}"
 
 
@@ -365,18 +445,31 @@ return float(np.mean(2 * x)), float(np.mean(2 * x * eps * var))""", "test_repara
     _w("sample_mvn: hard-coded example", "sample_mvn", MV,
        "return np.array([[3.0, -1.4], [1.0, -1.5], [2.0, -2.2]])", "test_sample_mvn"),
     Variant("true/false: Cholesky factor called upper-triangular",
-            {"tf_cholesky": TF_OK.replace("2: False", "2: True")}, keeps={"test_tf_cholesky": 5 / 6}),
+            {"tf_cholesky": TF_OK.replace("2: False", "2: True")}, keeps={"test_tf_cholesky": 4 / 6}),
     Variant("true/false: ReLU diagonal accepted and the factor called upper-triangular",
             {"tf_cholesky": TF_OK.replace("5: False", "5: True").replace("2: False", "2: True")},
-            keeps={"test_tf_cholesky": 4 / 6}),
+            keeps={"test_tf_cholesky": 2 / 6}),
     Variant("true/false: eps @ L accepted",
-            {"tf_cholesky": TF_OK.replace("4: False", "4: True")}, keeps={"test_tf_cholesky": 5 / 6}),
-    Variant("VAE choices: 'backprop through randomness is impossible' included",
-            {"vae_choices": 'vae_choices = ["A", "B", "C"]'}, keeps={"test_vae_choices": 4 / 5}),
-    Variant("VAE choices: variance statement missed",
-            {"vae_choices": 'vae_choices = ["B"]'}, keeps={"test_vae_choices": 4 / 5}),
+            {"tf_cholesky": TF_OK.replace("4: False", "4: True")}, keeps={"test_tf_cholesky": 4 / 6}),
+    Variant("true/false: three wrong (upper triangle, ReLU, eps @ L)",
+            {"tf_cholesky": TF_OK.replace("2: False", "2: True").replace("4: False", "4: True")
+             .replace("5: False", "5: True")}, loses={"test_tf_cholesky"}),
+    Variant("VAE choices: differentiability of the decoder missed",
+            {"vae_choices": 'vae_choices = ["B", "C"]'}, keeps={"test_vae_choices": 4 / 6}),
+    Variant("VAE choices: 'backprop through randomness is impossible' included, F missed",
+            {"vae_choices": 'vae_choices = ["A", "B", "C"]'}, keeps={"test_vae_choices": 2 / 6}),
+    Variant("VAE choices: variance statement and F missed",
+            {"vae_choices": 'vae_choices = ["B"]'}, keeps={"test_vae_choices": 2 / 6}),
     Variant("VAE choices: 'randomness removed' and E included",
-            {"vae_choices": 'vae_choices = ["B", "C", "D", "E"]'}, keeps={"test_vae_choices": 3 / 5}),
+            {"vae_choices": 'vae_choices = ["B", "C", "D", "E"]'}, loses={"test_vae_choices"}),
+    # guesses earn nothing: three of the six true/false answers are True, three of the six letters are right
+    Variant("guess: all True", {"tf_cholesky": "tf_answers = {1: True, 2: True, 3: True, 4: True, 5: True, 6: True}"},
+            loses={"test_tf_cholesky"}),
+    Variant("guess: all False", {"tf_cholesky": "tf_answers = {1: False, 2: False, 3: False, 4: False, 5: False, "
+                                                "6: False}"}, loses={"test_tf_cholesky"}),
+    Variant("guess: empty", {"tf_cholesky": "tf_answers = {}"}, loses={"test_tf_cholesky"}),
+    Variant("guess: all letters", {"vae_choices": 'vae_choices = list("ABCDEF")'}, loses={"test_vae_choices"}),
+    Variant("guess: empty", {"vae_choices": "vae_choices = []"}, loses={"test_vae_choices"}),
     _w("pathwise: chain-rule factor u missing", "pathwise_grad", PW, """
 a, b = theta
 v = np.asarray(v)
@@ -390,6 +483,51 @@ th = torch.tensor(np.asarray(theta, dtype=float), requires_grad=True)
 x = torch.sin(th[0] * u) + torch.exp(th[1]) * torch.as_tensor(v)
 (x ** 2).sum().backward()
 return th.grad.numpy()""", "test_pathwise_grad"),
+    _w("score function (categorical): the baseline ignored", "score_function_grad_cat", SC, _SC_HEAD + """
+return f_values[z][:, None] * (np.eye(theta.size)[z] - pi)""", "test_score_function_grad_cat"),
+    _w("score function (categorical): the score as e_z, without - pi", "score_function_grad_cat", SC, _SC_HEAD + """
+return (f_values[z] - b)[:, None] * np.eye(theta.size)[z]""", "test_score_function_grad_cat"),
+    _w("score function (categorical): the baseline subtracted from the score", "score_function_grad_cat", SC,
+       _SC_HEAD + """
+return f_values[z][:, None] * (np.eye(theta.size)[z] - pi - b)""", "test_score_function_grad_cat"),
+    _w("score function (categorical): the mean over samples instead of one row each", "score_function_grad_cat", SC,
+       _SC_HEAD + """
+return np.mean((f_values[z] - b)[:, None] * (np.eye(theta.size)[z] - pi), axis=0)""", "test_score_function_grad_cat"),
+    _w("score function (categorical): probabilities without the softmax", "score_function_grad_cat", SC, """
+theta, f_values, z = np.asarray(theta, dtype=float), np.asarray(f_values, dtype=float), np.asarray(z)
+return (f_values[z] - b)[:, None] * (np.eye(theta.size)[z] - theta)""", "test_score_function_grad_cat"),
+    _w("score function (categorical): the exact gradient in every row", "score_function_grad_cat", SC, _SC_HEAD + """
+return np.tile(pi * (f_values - pi @ f_values), (len(z), 1))""", "test_score_function_grad_cat"),
+    _w("Gumbel-softmax without the temperature", "gumbel_softmax_grad", GS, _GS_HEAD + """
+y = torch.softmax(th + g, dim=-1)
+if hard:
+    y = torch.nn.functional.one_hot(y.argmax(-1), y.shape[-1]).to(y.dtype) + y - y.detach()
+((y @ w - t) ** 2).sum().backward()
+return th.grad.numpy()""", "test_gumbel_softmax_grad"),
+    _w("Gumbel-softmax ignoring the noise", "gumbel_softmax_grad", GS, _GS_HEAD + """
+y = torch.softmax(th / tau, dim=-1)
+if hard:
+    y = torch.nn.functional.one_hot((th + g).argmax(-1), y.shape[-1]).to(y.dtype) + y - y.detach()
+((y @ w - t) ** 2).sum().backward()
+return th.grad.numpy()""", "test_gumbel_softmax_grad"),
+    _w("straight-through returning the relaxed gradient (hard ignored)", "gumbel_softmax_grad", GS, _GS_HEAD + """
+y = torch.softmax((th + g) / tau, dim=-1)
+((y @ w - t) ** 2).sum().backward()
+return th.grad.numpy()""", "test_gumbel_softmax_grad"),
+    _w("straight-through with the one-hot detached: zero gradient", "gumbel_softmax_grad", GS, _GS_HEAD + """
+y = torch.softmax((th + g) / tau, dim=-1)
+if hard:
+    y = torch.nn.functional.one_hot(y.argmax(-1), y.shape[-1]).to(y.dtype) + 0 * y
+((y @ w - t) ** 2).sum().backward()
+return th.grad.numpy()""", "test_gumbel_softmax_grad"),
+    _w("Gumbel-softmax: one shared theta, the summed gradient in every row", "gumbel_softmax_grad", GS, """
+g = torch.as_tensor(np.asarray(g, dtype=float))
+th = torch.tensor(np.asarray(theta, dtype=float), requires_grad=True)
+y = torch.softmax((th + g) / tau, dim=-1)
+if hard:
+    y = torch.nn.functional.one_hot(y.argmax(-1), y.shape[-1]).to(y.dtype) + y - y.detach()
+((y @ torch.as_tensor(np.asarray(w, dtype=float)) - t) ** 2).sum().backward()
+return np.tile(th.grad.numpy(), (g.shape[0], 1))""", "test_gumbel_softmax_grad"),
     _w("pathwise: derivative of exp(b) taken as 1", "pathwise_grad", PW, """
 a, b = theta
 v = np.asarray(v)
@@ -477,7 +615,43 @@ return m + (Lt @ e.T).T"""),
        "return np.asarray(mu) + np.einsum('ij,nj->ni', np.asarray(L), np.asarray(eps))"),
     Variant("true/false with string keys", {"tf_cholesky": 'tf_answers = {"1": True, "2": False, "3": True, '
                                                            '"4": False, "5": False, "6": True}'}),
-    Variant("VAE choices as a lower-case tuple", {"vae_choices": 'vae_choices = ("c", "b")'}),
+    Variant("VAE choices as a lower-case tuple", {"vae_choices": 'vae_choices = ("c", "f", "b")'}),
+    _c("score function (categorical) with a loop and a Python list", "score_function_grad_cat", SC, """
+theta = np.asarray(theta, dtype=float)
+pi = np.exp(theta) / np.exp(theta).sum()
+rows = []
+for zi in np.asarray(z).tolist():
+    score = -pi.copy()
+    score[zi] += 1.0
+    rows.append(((f_values[zi] - b) * score).tolist())
+return rows"""),
+    _c("score function (categorical) by autograd of torch.distributions.Categorical, float32", "score_function_grad_cat",
+       SC, """
+zt = torch.as_tensor(np.asarray(z), dtype=torch.long)
+th = torch.tensor(np.asarray(theta, dtype=np.float32)).expand(len(zt), -1).clone().requires_grad_(True)
+log_q = torch.distributions.Categorical(logits=th).log_prob(zt)
+weight = torch.as_tensor(np.asarray(f_values, dtype=np.float32))[zt] - b
+(weight * log_q).sum().backward()
+return th.grad"""),
+    _c("Gumbel-softmax by hand: the softmax's Jacobian, in numpy", "gumbel_softmax_grad", GS, """
+g = np.asarray(g, dtype=float)
+a = (np.asarray(theta, dtype=float) + g) / tau
+y = np.exp(a - a.max(axis=1, keepdims=True))
+y = y / y.sum(axis=1, keepdims=True)
+value = w[np.argmax(a, axis=1)] if hard else y @ w
+d_value = 2 * (value - t)
+return d_value[:, None] * (y * w - y * (y @ w)[:, None]) / tau"""),
+    _c("Gumbel-softmax in float32 torch, a loop over samples with torch.autograd.grad", "gumbel_softmax_grad", GS, """
+rows = []
+wt = torch.tensor(np.asarray(w), dtype=torch.float32)
+for gi in np.asarray(g):
+    th = torch.tensor(np.asarray(theta), dtype=torch.float32, requires_grad=True)
+    y = torch.softmax((th + torch.tensor(gi, dtype=torch.float32)) / tau, dim=0)
+    if hard:
+        y = torch.nn.functional.one_hot(y.argmax(), y.numel()).float() + y - y.detach()
+    (grad,) = torch.autograd.grad((y @ wt - t) ** 2, th)
+    rows.append(grad)
+return torch.stack(rows)"""),
     _c("pathwise by hand with numpy", "pathwise_grad", PW, """
 a, b = theta
 v = np.asarray(v)

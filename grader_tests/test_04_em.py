@@ -3,7 +3,7 @@
 Each check receives a `Student` (vicourse.checking) and compares the student's
 results with private reference implementations (Cholesky densities from
 scipy.linalg, weighted scatter matrices) on the notebook's example and on
-unseen random mixtures drawn from fixed seeds.  Log-likelihoods and free energies are totals over the
+unseen random mixtures drawn from the grading secret (`hidden_rng`).  Log-likelihoods and free energies are totals over the
 data set; the digits values are per sample.
 """
 
@@ -284,18 +284,53 @@ def test_digits_em(nb):
 
 
 def test_sklearn_match(nb):
-    """Part E: gm.score is the log-likelihood at the final parameters, lower_bound_ the one before the last M-step."""
+    """Part E: gm.score is the log-likelihood per sample at the final parameters, lower_bound_ the one before the
+    last M-step, score_samples(X).sum() the total, predict_proba the final responsibilities; one letter each,
+    scored right minus wrong."""
     got = nb.value("sklearn_match")
     assert isinstance(got, dict), "sklearn_match must be a dict"
-    grade_items(got, {"score": "A", "lower_bound_": "B"}, "choices in sklearn_match")
+    grade_items(got, {"score": "A", "lower_bound_": "B", "score_samples_sum": "C", "predict_proba": "D"},
+                "choices in sklearn_match")
 
 
 def test_tf_answers(nb):
-    """Part F.2: five true/false judgements about F, variational EM and the VAE."""
+    """Part F.2: six true/false judgements about F, variational EM and the VAE, scored right minus wrong."""
     got = nb.value("tf_answers")
     assert isinstance(got, dict), "tf_answers must be a dict"
-    truth = {"1": True, "2": False, "3": False, "4": False, "5": True}
+    truth = {"1": True, "2": False, "3": False, "4": False, "5": True, "6": True}
     grade_items(got, truth, "judgements")
+
+
+def test_run_restarts(nb):
+    """Part G.1: the student's own run_em from every start, in order, and the index of the highest FINAL
+    log-likelihood among those runs, on unseen data and starts (the best placed neither first nor last). Judged
+    against the student's run_em, not the reference, so that a bug in run_em is charged to run_em alone."""
+    rng = hidden_rng(407)
+    for n, k, d, n_iter, ridge, count in ((80, 3, 2, 6, 0.0, 4), (60, 2, 3, 5, 0.05, 3)):
+        w, m, c = _random_mixture(rng, k, d)
+        x = _sample(rng, n, w, m, c)
+        cov = np.tile(np.cov(x, rowvar=False, bias=True).reshape(d, d), (k, 1, 1))
+        starts = [(np.full(k, 1.0 / k), x[rng.choice(n, size=k, replace=False)], cov) for _ in range(count)]
+        own = [nb.run_em(x, *start, n_iter, ridge=ridge) if ridge else nb.run_em(x, *start, n_iter) for start in starts]
+        traces = [as_array(fit.get("loglik") if isinstance(fit, dict) else None, "run_em's loglik", shape=(None,))
+                  for fit in own]
+        order = list(np.argsort([trace[-1] for trace in traces]))  # lowest first; then the best moves to index 1
+        order.insert(1, order.pop())
+        starts, traces = [starts[i] for i in order], [traces[i] for i in order]
+        what = "run_restarts on unseen data" + (" with a ridge" if ridge else "")
+        out = nb.run_restarts(x, starts, n_iter, ridge=ridge) if ridge else nb.run_restarts(x, starts, n_iter)
+        assert isinstance(out, list) and len(out) == 2, f"{what}: return the pair (fits, best)"
+        fits, best = out
+        assert isinstance(fits, list) and len(fits) == count, f"{what}: fits must hold one run_em dict per start"
+        for i, (fit, trace) in enumerate(zip(fits, traces)):
+            assert isinstance(fit, dict) and "loglik" in fit, f"{what}: each fit is run_em's dict"
+            got = as_array(fit["loglik"], f"{what}: loglik of fit {i}", shape=trace.shape)
+            assert_close(got, trace, f"{what}: fit {i} must be run_em from start {i}, with n_iter and the ridge",
+                         rtol=1e-9, atol=1e-9)
+        if isinstance(best, bool) or not isinstance(best, int):
+            raise AssertionError(f"{what}: best must be an int index")
+        if best != 1:
+            raise AssertionError(f"{what}: best must be the index of the fit with the highest final log-likelihood")
 
 
 # ---------------------------------------------------------------- calibration data
@@ -582,19 +617,31 @@ _DIGITS_LOGJOINT_LABELS = _DIGITS_TEMPLATE.replace(
     "np.argmax(e_step(Z_digits, *theta_digits), axis=1)",
     "np.argmax(np.log(theta_digits[0]) + log_gauss(Z_digits, theta_digits[1], theta_digits[2]), axis=1)")
 
-_SKLEARN_WRONG = '''
-sklearn_match = {"score": "A", "lower_bound_": "A"}
-'''
+_SKLEARN_OK = {"score": "A", "lower_bound_": "B", "score_samples_sum": "C", "predict_proba": "D"}
+_TF_OK = {1: True, 2: False, 3: False, 4: False, 5: True, 6: True}
 
-_TF_WRONG = '''
-tf_answers = {1: True, 2: True, 3: False, 4: False, 5: True}
+
+def _sklearn(**changes):
+    return f"sklearn_match = {dict(_SKLEARN_OK, **changes)!r}\n"
+
+
+def _tf(changes):
+    return "tf_answers = " + repr({**_TF_OK, **changes}) + "\n"
+
+
+_RESTARTS = '''
+def run_restarts(X, starts, n_iter, ridge=0.0):
+    """run_em from each start; return (fits, best), best the index of the highest final log-likelihood."""
+    fits = [run_em(X, weights, means, covs, n_iter, ridge=ridge) for weights, means, covs in starts]
+    return fits, int(BEST)
 '''
 
 _E_DEPENDENTS = {"test_e_step", "test_run_em", "test_digits_em"}
 
 WRONG_ANSWERS = [
     Variant("unnormalised responsibilities", {"e_step": _E_UNNORMALISED}, loses=_E_DEPENDENTS),
-    Variant("responsibilities transposed (K, N)", {"e_step": _E_TRANSPOSED}, loses=_E_DEPENDENTS),
+    # run_em then raises, so run_restarts, which calls it, cannot run either
+    Variant("responsibilities transposed (K, N)", {"e_step": _E_TRANSPOSED}, loses=_E_DEPENDENTS | {"test_run_restarts"}),
     Variant("e_step ignores the mixture weights", {"e_step": _E_NO_WEIGHTS}, loses=_E_DEPENDENTS),
     Variant("e_step normalises densities (underflow for far points)", {"e_step": _E_NAIVE},
             loses={"test_e_step"}),
@@ -624,9 +671,36 @@ WRONG_ANSWERS = [
     Variant("digits log-likelihood as a total", {"digits_em": _DIGITS_TOTAL}, loses={"test_digits_em"}),
     Variant("digits labels from the initial parameters", {"digits_em": _DIGITS_INITIAL_LABELS},
             loses={"test_digits_em"}),
-    Variant("lower_bound_ taken as the final log-likelihood", {"sklearn_match": _SKLEARN_WRONG},
-            keeps={"test_sklearn_match": 1 / 2}),
-    Variant("M-step makes F tight", {"tf_answers": _TF_WRONG}, keeps={"test_tf_answers": 4 / 5}),
+    Variant("lower_bound_ taken as the final log-likelihood", {"sklearn_match": _sklearn(lower_bound_="A")},
+            keeps={"test_sklearn_match": 2 / 4}),
+    Variant("lower_bound_ taken as the free energy after the last M-step", {"sklearn_match": _sklearn(lower_bound_="E")},
+            keeps={"test_sklearn_match": 2 / 4}),
+    Variant("score and lower_bound_ swapped", {"sklearn_match": _sklearn(score="B", lower_bound_="A")},
+            loses={"test_sklearn_match"}),
+    Variant("M-step makes F tight", {"tf_answers": _tf({2: True})}, keeps={"test_tf_answers": 4 / 6}),
+    Variant("F read as convex in q", {"tf_answers": _tf({6: False})}, keeps={"test_tf_answers": 4 / 6}),
+    Variant("variational EM read as monotone in log p, and the VAE's encoder as exact", {"tf_answers": _tf({3: True, 4: True})},
+            keeps={"test_tf_answers": 2 / 6}),
+    # guesses earn nothing: three True judgements of six, and a different letter for each sklearn quantity
+    Variant("guess: all True", {"tf_answers": _tf({k: True for k in range(1, 7)})}, loses={"test_tf_answers"}),
+    Variant("guess: all False", {"tf_answers": _tf({k: False for k in range(1, 7)})}, loses={"test_tf_answers"}),
+    Variant("guess: empty", {"tf_answers": "tf_answers = {}\n"}, loses={"test_tf_answers"}),
+    *[Variant(f"guess: all {letter}", {"sklearn_match": _sklearn(**{k: letter for k in _SKLEARN_OK})},
+              loses={"test_sklearn_match"}) for letter in "ABCDE"],
+    Variant("guess: empty", {"sklearn_match": "sklearn_match = {}\n"}, loses={"test_sklearn_match"}),
+    # Part G
+    Variant("restarts: the lowest final log-likelihood", {"run_restarts": _RESTARTS.replace(
+        "int(BEST)", 'int(np.argmin([fit["loglik"][-1] for fit in fits]))')}, loses={"test_run_restarts"}),
+    Variant("restarts: the best start by its initial log-likelihood", {"run_restarts": _RESTARTS.replace(
+        "int(BEST)", 'int(np.argmax([fit["loglik"][0] for fit in fits]))')}, loses={"test_run_restarts"}),
+    Variant("restarts: the ridge not passed on", {"run_restarts": _RESTARTS.replace(
+        "n_iter, ridge=ridge)", "n_iter)").replace("int(BEST)", 'int(np.argmax([fit["loglik"][-1] for fit in fits]))')},
+        loses={"test_run_restarts"}),
+    Variant("restarts: the best index counted from the end", {"run_restarts": _RESTARTS.replace(
+        "int(BEST)", 'len(fits) - 1 - int(np.argmax([fit["loglik"][-1] for fit in fits]))')}, loses={"test_run_restarts"}),
+    Variant("restarts: returns the best fit instead of the list", {"run_restarts": _RESTARTS.replace(
+        "return fits, int(BEST)", 'best = int(np.argmax([fit["loglik"][-1] for fit in fits]))\n    return fits[best], best')},
+        loses={"test_run_restarts"}),
 ]
 
 CORRECT_ALTERNATIVES = [
@@ -638,6 +712,17 @@ CORRECT_ALTERNATIVES = [
     Variant("free_energy with explicit loops", {"free_energy": _F_LOOPS}),
     Variant("run_em with preallocated arrays", {"run_em": _RUN_ARRAYS}),
     Variant("digits labels from the log-joint", {"digits_em": _DIGITS_LOGJOINT_LABELS}),
+    Variant("restarts with a loop and max over the final log-likelihoods", {"run_restarts": '''
+def run_restarts(X, starts, n_iter, ridge=0.0):
+    """run_em from each start; return (fits, best), best the index of the highest final log-likelihood."""
+    fits = []
+    for start in starts:
+        fits.append(run_em(X, *start, n_iter=n_iter, ridge=ridge))
+    best = max(range(len(fits)), key=lambda i: fits[i]["loglik"][-1])
+    return fits, best
+'''}),
+    Variant("sklearn letters in another key order", {"sklearn_match":
+        'sklearn_match = {"predict_proba": "D", "score_samples_sum": "C", "lower_bound_": "B", "score": "A"}\n'}),
     Variant("all scipy / loop alternatives together",
             {"e_step": _E_SCIPY, "m_step": _M_LOOPS, "log_likelihood": _LL_SCIPY, "free_energy": _F_XLOGY}),
 ]

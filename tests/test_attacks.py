@@ -238,12 +238,12 @@ def test_a_hook_that_answers_every_request_again_fails_the_calls(battle):
 
 
 def test_a_kernel_cannot_award_itself_a_score(battle):
-    """Only the grading process writes a score into a test cell: one true/false item wrong
-    earns exactly 3/4 of H1, the forged execute_results count for nothing, and the
+    """Only the grading process writes a score into a test cell: one true/false item wrong of
+    four earns exactly 1/2 of H1 (right minus wrong), the forged execute_results count for nothing, and the
     full-point cells keep their points (a forged 1.0 would lower the 2-point ones)."""
     scores = battle["scores"][FORGER]
-    assert scores["test_tf_answers"] == battle["max_points"]["test_tf_answers"] * 3 / 4
-    assert battle["points"][FORGER] == battle["full"] - battle["max_points"]["test_tf_answers"] / 4
+    assert scores["test_tf_answers"] == battle["max_points"]["test_tf_answers"] / 2
+    assert battle["points"][FORGER] == battle["full"] - battle["max_points"]["test_tf_answers"] / 2
     graded = read_notebook(battle["root"] / "autograded" / FORGER / NAME / f"{NAME}.ipynb")
     h1 = next(c for c in graded.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_tf_answers")
     forged = [o for o in h1.outputs if o.get("metadata", {}).get("vicourse") == NEUTRALISED]

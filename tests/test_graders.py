@@ -93,6 +93,22 @@ def test_every_multi_item_block_has_a_partial_credit_variant():
     assert len(blocks) >= 8, sorted(blocks)
 
 
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_every_multi_item_block_is_calibrated_against_guessing(assignment):
+    """A block graded item by item (some known-wrong variant keeps part of it) has known-wrong
+    variants named "guess: ...": "empty" and the constant answers ("all True" and "all False",
+    one letter everywhere for multiple choice, every letter for a choose-all list), and none of
+    them keeps any of the block's points (grade_items scores right minus wrong, on a balanced key)."""
+    wrong = getattr(grader_module(assignment)[0], "WRONG_ANSWERS", [])
+    for block in sorted({g for v in wrong for g in v.keeps}):
+        guesses = [v for v in wrong if v.name.startswith("guess:") and block in set(v.loses) | set(v.keeps)]
+        kinds = {v.name.split(":", 1)[1].strip() for v in guesses}
+        constants = {k for k in kinds if k.startswith("all ")}
+        assert "empty" in kinds and constants, (block, sorted(kinds))
+        assert "all True" not in constants or "all False" in constants, (block, sorted(kinds))
+        assert all(block in v.loses for v in guesses), (block, [v.name for v in guesses if block not in v.loses])
+
+
 @pytest.mark.parametrize("assignment, index, variant", partial_variants())
 def test_k_of_n_items_wrong_earns_exactly_that_share_through_stock_autograde(graded, assignment, index, variant):
     """Partial credit goes through nbgrader's own mechanism: the test cell's first

@@ -180,3 +180,46 @@ def test_the_keyed_true_false_facts_of_h1():
         assert np.isclose(kl(np.outer(p1, p2).ravel(), np.outer(q1, q2).ravel()), kl(p1, q1) + kl(p2, q2))
         concentrated = rng.dirichlet(np.full(3, 0.1))
         assert -np.sum(p1 * np.log(concentrated)) >= -np.sum(p1 * np.log(p1))
+
+
+def test_the_numbers_g4_reads_off_the_two_tables(nb):
+    """G4's model answer quotes both tables: the k-NN table is recomputed with scikit-learn's
+    neighbour search on the same draws and the closed form from torch.distributions, the double
+    well with scipy's logsumexp on the same draws and adaptive quadrature."""
+    mu0, cov0 = np.array([1.0, -1.0]), np.array([[2.0, 0.3], [0.3, 1.0]])
+    exact = _torch_kl(mu0, cov0, np.zeros(2), np.eye(2))
+    rng = np.random.default_rng(5)
+    table = {int(k): v for k, v in nb.value("knn_table").items()}
+    bias, spread, se = {}, {}, {}
+    for n in (100, 1000, 10000):
+        estimates = [_knn_sklearn(rng.multivariate_normal(mu0, cov0, size=n), rng.multivariate_normal(np.zeros(2), np.eye(2), size=n))
+                     for _ in range(20)]
+        assert table[n] == pytest.approx([np.mean(estimates), np.std(estimates, ddof=1)], rel=1e-9)
+        bias[n], spread[n] = np.mean(estimates) - exact, np.std(estimates, ddof=1)
+        se[n] = spread[n] / math.sqrt(20)
+    assert [round(bias[n], 2) for n in (100, 1000)] == [-0.40, -0.14] and round(bias[10000], 3) == -0.053
+    assert round(se[100], 3) == 0.058 and round(-bias[100] / se[100]) == 7
+    assert all(-bias[n] / se[n] > 4 for n in bias), "a bias at every n, not noise"
+    assert [round(bias[100] / bias[1000], 1), round(bias[1000] / bias[10000], 1)] == [2.9, 2.6]
+    assert [round(spread[n], 2) for n in (100, 1000)] == [0.26, 0.13] and round(spread[10000], 3) == 0.039
+    assert -bias[10000] > spread[10000]
+
+    log_p_tilde = lambda x: -x**4 / 4 + x**2  # noqa: E731
+    z = integrate.quad(lambda x: math.exp(log_p_tilde(x)), -np.inf, np.inf, epsabs=1e-13)[0]
+    log_q = lambda x: stats.norm.logpdf(x, 0.0, 2.0)  # noqa: E731
+    first_exact = integrate.quad(lambda x: math.exp(log_q(x)) * (log_q(x) - log_p_tilde(x)), -30, 30)[0]
+    rng = np.random.default_rng(14)
+    rows = {int(k): v for k, v in nb.value("is_table").items()}
+    for n in (100, 10000, 1000000):
+        x = rng.normal(0.0, 2.0, size=n)
+        lw = log_p_tilde(x) - log_q(x)
+        log_z = float(special.logsumexp(lw) - math.log(n))
+        assert rows[n][:3] == pytest.approx([-lw.mean(), lw.std(ddof=1) / math.sqrt(n), log_z], rel=1e-9)
+    first, se_first, log_z = rows[100][:3]
+    assert [round(first, 2), round(se_first, 2), round(first_exact, 2)] == [6.80, 3.63, 5.89]
+    assert 0.8 < first - first_exact < 1.0 and round((first - first_exact) / se_first, 2) == 0.25
+    assert abs(log_z - math.log(z)) < 0.05, "within a few hundredths"
+    # the weights are bounded, so Jensen's downward bias of the log Z estimate is small: about
+    # -Var(w) / (2 n Z^2) by the delta method
+    second = integrate.quad(lambda x: math.exp(2 * log_p_tilde(x) - log_q(x)), -np.inf, np.inf)[0]
+    assert -0.01 < -(second / z**2 - 1) / (2 * 100) < 0

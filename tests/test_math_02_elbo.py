@@ -156,11 +156,31 @@ def test_grader_example_matches_notebook(nb, grader):
 
 
 def test_solution_answers_agree_with_grader(nb):
-    assert nb.value("elbo_claims") == {"1": False, "2": True, "3": False, "4": False, "5": True, "6": False, "7": False}
-    assert nb.value("vi_claims") == {"1": True, "2": False, "3": False, "4": True, "5": False}
+    assert nb.value("elbo_claims") == {"1": True, "2": False, "3": True, "4": False, "5": False, "6": True}
+    assert nb.value("vi_claims") == {"1": True, "2": False, "3": False, "4": True, "5": False, "6": True}
+    assert nb.value("mc_answers") == {"a": "C", "b": "B", "c": "A"}
 
 
-# ---------------------------------------------------------------- Part G: the mixture of seed 004 1B, by adaptive quadrature
+def test_the_keyed_facts_of_b3(nb):
+    """B.3's key, checked numerically on mixtures: mass of q where p(x, z) = 0 gives an ELBO of -inf
+    (item 1); the same q has another gap under other decoder parameters (item 3); the log of a sum is
+    not the sum of logs (item 5); with equal expected log-joints, the q of larger entropy has the
+    larger ELBO (item 6)."""
+    x, q = np.array([0.3]), np.array([[0.5, 0.5]])
+    with np.errstate(divide="ignore"):
+        assert nb.elbo(x, q, np.array([1.0, 0.0]), np.array([0.0, 2.0]), np.ones(2))[0] == -np.inf
+    gaps = [nb.log_evidence(x, np.array([0.4, 0.6]), mu, np.ones(2))[0] - nb.elbo(x, q, np.array([0.4, 0.6]), mu, np.ones(2))[0]
+            for mu in (np.array([-1.0, 1.0]), np.array([-2.0, 0.5]))]
+    assert abs(gaps[0] - gaps[1]) > 1e-3
+    pi, mu, sigma = np.array([0.3, 0.7]), np.array([-1.0, 1.5]), np.array([1.0, 1.2])
+    log_joint = np.log(pi) + stats.norm.logpdf(0.4, mu, sigma)
+    assert not math.isclose(np.logaddexp.reduce(log_joint), log_joint.sum())
+    symmetric = (np.array([0.5, 0.5]), np.array([-1.0, 1.0]), np.ones(2))  # at x = 0 both log-joints are equal
+    wide, narrow = nb.elbo(np.zeros(2), np.array([[0.5, 0.5], [0.9, 0.1]]), *symmetric)
+    assert wide > narrow and wide - narrow == pytest.approx(stats.entropy([0.5, 0.5]) - stats.entropy([0.9, 0.1]))
+
+
+# ---------------------------------------------------------------- Part F: the bimodal mixture, by adaptive quadrature
 
 
 def _log_p(x):
@@ -254,8 +274,8 @@ def test_grader_mixture_references_against_quadrature(grader, nb):
         assert nb.kl_q_p(mu, sigma) == pytest.approx(exc, rel=1e-8, abs=1e-10)
 
 
-def test_the_symmetric_mixture_of_g6_has_a_third_local_minimum_at_the_centre():
-    """G6(a), (c): for p = N(-5, 1)/2 + N(5, 1)/2 the exclusive KL has equal minima ln 2 at the
+def test_the_symmetric_mixture_of_f6_has_a_third_local_minimum_at_the_centre():
+    """F6(a), (c): for p = N(-5, 1)/2 + N(5, 1)/2 the exclusive KL has equal minima ln 2 at the
     modes and a wide local minimum at mu = 0 (sigma ~ 4.223, KL ~ 3.307), by adaptive quadrature."""
 
     def kl_q_p(mu, sigma):

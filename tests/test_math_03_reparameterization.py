@@ -259,3 +259,54 @@ def test_grader_reference_matrices_are_valid_cholesky_factors(grader):
     for d in (1, 3, 5):
         L = grader._lower_cholesky(rng, d)
         assert np.allclose(np.linalg.cholesky(L @ L.T), L)
+
+
+def test_discrete_latent_against_torch_distributions(nb):
+    """Part F: the exact gradient by autograd through the softmax; the score-function rows against
+    autograd of torch.distributions.Categorical.log_prob; the Gumbel-softmax and straight-through
+    means against draws of torch.distributions.RelaxedOneHotCategorical (independent of the
+    notebook's); and every number F.3's model answer quotes."""
+    theta0, w, t = np.array([0.5, 0.0, -0.5]), torch.tensor([0.0, 1.0, 2.0], dtype=torch.float64), 0.6
+    f = (w - t) ** 2
+    theta = torch.tensor(theta0, requires_grad=True)
+    (torch.softmax(theta, 0) @ f).backward()
+    exact = theta.grad.numpy()
+    assert np.allclose(nb.value("exact_cat"), exact, rtol=1e-12)
+
+    z = torch.as_tensor(np.random.default_rng(8).choice(3, size=500, p=torch.softmax(torch.tensor(theta0), 0).numpy()))
+    rows = torch.tensor(theta0).expand(500, 3).clone().requires_grad_(True)
+    b = 0.3
+    ((f[z] - b) * torch.distributions.Categorical(logits=rows).log_prob(z)).sum().backward()
+    assert np.allclose(nb.score_function_grad_cat(theta0, f.numpy(), z.numpy(), b), rows.grad.numpy(), rtol=1e-12, atol=1e-14)
+
+    table = {name: (np.asarray(d), s, b2, v) for name, (d, s, b2, v) in nb.value("discrete_table").items()}
+    n = nb.value("n_cat")
+    torch.manual_seed(9)
+    for tau in (0.1, 0.5, 1.0):
+        for hard, name in ((False, f"Gumbel-softmax, tau = {tau}"), (True, f"straight-through, tau = {tau}")):
+            if name not in table:
+                continue
+            logits = torch.tensor(theta0).expand(n, 3).clone().requires_grad_(True)
+            y = torch.distributions.RelaxedOneHotCategorical(torch.tensor(tau), logits=logits).rsample()
+            if hard:
+                y = torch.nn.functional.one_hot(y.argmax(-1), 3).to(y.dtype) + y - y.detach()
+            ((y @ w - t) ** 2).sum().backward()
+            theirs = logits.grad.numpy()
+            se = np.sqrt(2 * theirs.var(axis=0, ddof=1) / n)  # of the difference of two means of n draws each
+            assert np.all(np.abs(table[name][0] + exact - theirs.mean(axis=0)) < 4 * se), name
+
+    def mse(name, m):
+        return table[name][2] + table[name][3] / m
+
+    sf, sfb = "score function, b = 0", "score function, b = E[f(z)]"
+    gs = {tau: f"Gumbel-softmax, tau = {tau}" for tau in (0.1, 0.5, 1.0)}
+    st = {tau: f"straight-through, tau = {tau}" for tau in (0.5, 1.0)}
+    assert [round(table[k][1], 1) for k in (sf, sfb)] == [0.5, 0.6]
+    assert [round(table[gs[tau]][1]) for tau in (0.1, 0.5, 1.0)] == [8, 141, 501]
+    assert [round(table[st[tau]][1]) for tau in (0.5, 1.0)] == [48, 195]
+    assert [round(table[gs[tau]][2], 4) for tau in (1.0, 0.5, 0.1)] == [0.0307, 0.0136, 0.0006]
+    assert [round(table[gs[1.0]][3], 3), round(table[gs[0.5]][3], 2), round(table[gs[0.1]][3], 2)] == [0.081, 0.29, 2.33]
+    assert [round(mse(k, 1), 2) for k in (sf, sfb, gs[0.1], gs[0.5])] == [0.66, 0.31, 2.33, 0.30]
+    assert round(mse(gs[1.0], 1), 3) == 0.112 and [round(mse(st[tau], 1), 2) for tau in (0.5, 1.0)] == [1.08, 0.45]
+    assert min(table, key=lambda k: mse(k, 1)) == gs[1.0] and min(table, key=lambda k: mse(k, 100)) == sfb
+    assert [round(mse(sfb, 100), 4), round(mse(gs[0.5], 100), 4), round(mse(gs[1.0], 100), 4)] == [0.0031, 0.0164, 0.0315]

@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 import pytest
+from scipy import stats
 from scipy.special import xlogy
 from scipy.stats import multivariate_normal
 from sklearn.exceptions import ConvergenceWarning
@@ -91,7 +92,11 @@ def test_em_2d_tight_monotone_and_sklearn(nb, grader):
     assert abs(gm.score(x) - ll[-1] / n) <= 1e-6                            # score: final parameters ("A")
     assert abs(gm.lower_bound_ - ll[-2] / n) <= 1e-6                        # lower_bound_: before the last M-step ("B")
     assert abs(gm.lower_bound_ - ll[-1] / n) > 1e-6
-    assert nb.value("sklearn_match") == {"score": "A", "lower_bound_": "B"}
+    assert nb.value("sklearn_match") == {"score": "A", "lower_bound_": "B", "score_samples_sum": "C", "predict_proba": "D"}
+    assert abs(gm.score_samples(x).sum() - ll[-1]) <= 1e-6 * abs(ll[-1])      # "C": the total at theta_n
+    theta_n = (np.asarray(fit["weights"]), np.asarray(fit["means"]), np.asarray(fit["covs"]))
+    assert np.allclose(gm.predict_proba(x), nb.e_step(x, *theta_n), atol=1e-8)  # "D": responsibilities at theta_n
+    assert abs(gm.lower_bound_ - fm[-1] / n) > 1e-6                          # not "E"
     assert np.allclose(fit["means"], gm.means_, atol=1e-8) and np.allclose(fit["covs"], gm.covariances_, atol=1e-8)
 
 
@@ -105,7 +110,43 @@ def test_unbiased_covariance_can_decrease_loglik(nb, grader):
     nk = resp.sum(axis=0)
     biased = c * (nk / (nk - 1.0))[:, None, None]
     assert nb.log_likelihood(x, w, m, biased) < nb.log_likelihood(x, *theta) - 1e-3
-    assert nb.value("tf_answers") == {"1": True, "2": False, "3": False, "4": False, "5": True}
+    assert nb.value("tf_answers") == {"1": True, "2": False, "3": False, "4": False, "5": True, "6": True}
+
+
+def test_free_energy_is_concave_in_the_responsibilities(nb, grader):
+    """T/F item 6: on random pairs of responsibilities, F at a mixture of them is at least the mixture of their F."""
+    x, w0, m0, c0 = grader._data_2d()
+    rng = np.random.default_rng(13)
+    for _ in range(20):
+        r1, r2 = rng.dirichlet(np.ones(3), size=len(x)), rng.dirichlet(np.full(3, 0.3), size=len(x))
+        lam = rng.uniform()
+        mix = nb.free_energy(x, lam * r1 + (1 - lam) * r2, w0, m0, c0)
+        assert mix >= lam * nb.free_energy(x, r1, w0, m0, c0) + (1 - lam) * nb.free_energy(x, r2, w0, m0, c0) - 1e-9
+
+
+def test_restart_table_against_sklearn(nb):
+    """Part G: each restart's final log-likelihood equals sklearn's GaussianMixture from the same start, its NMI is
+    recomputed from sklearn's labels, and every number G.2's model answer quotes."""
+    z, y = np.asarray(nb.value("Z_digits")), np.asarray(nb.value("y_digits"))
+    w0, c0 = np.asarray(nb.value("w0_digits")), np.asarray(nb.value("c0_digits"))
+    n_iter, ridge = nb.value("DIGITS_ITERS"), nb.value("DIGITS_RIDGE")
+    rng = np.random.default_rng(4)
+    table = nb.value("restart_table")
+    assert len(table) == 6
+    for i, ll, nmi, ari, smallest in table:
+        m0 = z[rng.choice(len(z), size=10, replace=False)]
+        gm = _sk_fit(z, w0, m0, c0, n_iter, ridge)
+        labels = gm.predict(z)
+        assert abs(gm.score(z) - ll) <= 1e-6
+        assert abs(normalized_mutual_info_score(y, labels) - nmi) <= 1e-9 and abs(adjusted_rand_score(y, labels) - ari) <= 1e-9
+        assert np.bincount(labels, minlength=10).min() == smallest
+    by_ll = sorted(table, key=lambda row: -row[1])
+    assert nb.value("digit_best") == by_ll[0][0] == 0 and by_ll[1][0] == 1
+    assert [round(by_ll[0][1], 3), round(by_ll[1][1], 3)] == [-43.889, -43.917]
+    assert [round(by_ll[-1][1], 2), round(by_ll[0][1], 2)] == [-44.44, -43.89]
+    assert round(by_ll[0][1] - by_ll[-1][1], 2) == 0.55 and round((by_ll[0][1] - by_ll[-1][1]) * len(z), -2) == 1000
+    assert [round(by_ll[0][2], 3), round(by_ll[1][2], 3)] == [0.794, 0.829] and max(row[2] for row in table) == by_ll[1][2]
+    assert round(stats.spearmanr([r[1] for r in table], [r[2] for r in table]).statistic, 2) == 0.77 == round(nb.value("rank_corr"), 2)
 
 
 def test_digits_against_sklearn(nb, grader):

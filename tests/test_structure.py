@@ -7,7 +7,11 @@
   and, after stock autograde, in the graded notebook that formgrader shows;
 * the first cell is titled `# Assignment NN: ...` and states
   `**Points: T** (A autograded, W written and graded by hand).`, and every
-  `## Part X: ... (N points)` heading states the points of the cells under it.
+  `## Part X: ... (N points)` heading states the points of the cells under it;
+* no line of markdown that continues inline math (`$...$` over several lines) starts the way a
+  markdown block does (`- `, `+ `, `* `, `1. `, `#`, `>`): the renderers of every HTML page the course
+  writes (solutions, feedback, formgrader) would cut the formula there into a bullet, and then
+  eat its backslash escapes (`\\,\\|\\,` comes out as `,|,`).
 """
 
 import re
@@ -23,6 +27,40 @@ POINTS_LINE = re.compile(r"^\*\*Points: (\d+(?:\.\d+)?)\*\* \((\d+(?:\.\d+)?) au
 PART = re.compile(r"^## Part (\w+)\b.*$", re.M)
 POINTS = re.compile(r"\((\d+(?:\.\d+)?) points?\)\s*$")
 RUBRIC_HEAD = re.compile(r"^\*\*Mark scheme \((\d+(?:\.\d+)?) points?\)\.\*\*")
+
+
+# what markdown reads as the start of a block of its own, at the start of a line
+BLOCK_START = re.compile(r"^ {0,3}(?:[-+*](?:[ \t]|$)|\d{1,9}[.)](?:[ \t]|$)|#{1,6}(?:[ \t]|$)|>|=+[ \t]*$)")
+CODE = re.compile(r"^ {0,3}(```|~~~).*?^ {0,3}\1[^\n]*$|`[^`\n]*`", re.S | re.M)
+
+
+def lines_that_cut_inline_math(markdown: str) -> list[str]:
+    """The lines of `markdown` that continue an inline formula ($...$) but start like a markdown
+    block. Display math ($$...$$) is kept whole by the renderers (nbconvert's math block), and
+    a blank line ends a paragraph, and any formula with it."""
+    text = CODE.sub(lambda m: re.sub(r"[^\n]", " ", m.group(0)), markdown)  # code is not math
+    cut, open_with = [], None
+    for line in text.splitlines():
+        if not line.strip():
+            open_with = None
+            continue
+        if open_with == "$" and BLOCK_START.match(line):
+            cut.append(line)
+        i = 0
+        while i < len(line):
+            if line[i] == "\\":
+                i += 2  # an escaped character, \\$ included
+                continue
+            if line[i] == "$":
+                token = "$$" if line.startswith("$$", i) else "$"
+                if open_with is None:
+                    open_with = token
+                elif token == open_with or open_with == "$":
+                    open_with = None if token == open_with else open_with
+                i += len(token)
+                continue
+            i += 1
+    return cut
 
 
 def meta(cell) -> dict:
@@ -117,3 +155,22 @@ def test_stock_autograde_shows_the_rubrics_to_graders(graded, course, assignment
     rubrics = [mark_scheme(q.source) for q, _ in written_answers(source)]
     shown = [mark_scheme(c.source) for c in nb.cells if mark_scheme(c.source)]
     assert shown == rubrics
+
+
+def test_the_math_scanner_finds_what_markdown_cuts():
+    assert lines_that_cut_inline_math("with $a = b\n- c$, done") == ["- c$, done"]
+    assert lines_that_cut_inline_math("so $\\mathrm{KL}(p\\,\\|\\,q)\n+ 1$.") == ["+ 1$."]
+    assert lines_that_cut_inline_math("$$\na\n- b\n$$") == []  # display math stays whole
+    assert lines_that_cut_inline_math("$a$\n- a bullet after the formula") == []
+    assert lines_that_cut_inline_math("`$x` is code\n- not math") == []
+    assert lines_that_cut_inline_math("costs \\$5\n- a bullet") == []
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_no_markdown_line_cuts_an_inline_formula(assignment):
+    """A formula over several lines keeps every continuation line off the start of a markdown
+    block: move the `+` or `-` to the end of the line before."""
+    nb = read_notebook(source_notebook(ROOT, assignment))
+    cut = {i: lines for i, cell in enumerate(nb.cells) if cell.cell_type == "markdown"
+           and (lines := lines_that_cut_inline_math(cell.source))}
+    assert not cut, f"markdown cells whose inline math a line cuts (cell: lines): {cut}"

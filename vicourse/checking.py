@@ -281,26 +281,33 @@ def assert_within_se(estimate, truth: float, standard_error: float, what: str, z
 class PartialCredit(AssertionError):
     """Raised by a check that grades `items` independent items, `wrong` of them wrong.
 
-    The test cell earns (items - wrong) / items of its points: the grading process
-    (`ExecuteWithChecks`) writes that score as the cell's last output, where stock
-    nbgrader reads partial credit. The message says how many items are wrong, never which.
+    Scored right minus wrong, floored at zero: the test cell earns max(0, right - wrong) / items
+    of its points, so an answer that guesses (a constant, an empty list, a coin flip per item)
+    expects next to nothing, while knowing more items always earns more. The grading process
+    (`ExecuteWithChecks`) writes that score as the cell's last output, where stock nbgrader reads
+    partial credit; a cell that keeps nothing fails as any other check does. The message says how
+    many items are wrong, never which.
     """
 
     def __init__(self, wrong: int, items: int, what: str = "answers"):
         if not 0 < wrong <= items:
             raise ValueError(f"PartialCredit needs 0 < wrong <= items, got {wrong} of {items}")
         self.wrong, self.items = wrong, items
-        super().__init__(f"{wrong} of the {items} {what} {'is' if wrong == 1 else 'are'} not right")
+        verb = "is" if wrong == 1 else "are"
+        super().__init__(f"{wrong} of the {items} {what} {verb} not right; each wrong one cancels a right one")
 
     @property
     def kept(self) -> float:
-        """The fraction of the cell's points earned."""
-        return (self.items - self.wrong) / self.items
+        """The fraction of the cell's points earned: right minus wrong, never below zero."""
+        return max(0, self.items - 2 * self.wrong) / self.items
 
 
 def grade_items(got: dict, key: dict, what: str = "answers") -> None:
-    """Each item of `key` earns its share: PartialCredit if any of `got` differs
-    (value or type, so that 1 does not pass for True)."""
+    """Grade the items of `key` right minus wrong (PartialCredit if any of `got` differs, by
+    value or by type, so that 1 does not pass for True; a missing item counts as wrong).
+
+    Keep each block's key balanced (as many True as False items; no letter the answer to more
+    than half of a multiple-choice block): then every constant or empty answer earns nothing."""
     wrong = sum(1 for k, v in key.items() if type(got.get(k)) is not type(v) or got.get(k) != v)
     if wrong:
         raise PartialCredit(wrong, len(key), what)
@@ -315,8 +322,8 @@ class Variant:
 
     `replace` maps answer-cell grade ids to their new source.  `loses` names the
     test cells (grade ids) that must score zero; `keeps` maps test cells that earn
-    partial credit to the fraction of their points they keep (e.g. 5/7 when two of
-    seven items are wrong); every other autograded cell must keep its points.
+    partial credit to the fraction of their points they keep (e.g. 3/7 when two of
+    seven items are wrong: right minus wrong); every other autograded cell must keep its points.
     Correct alternatives lose nothing.
     """
 
