@@ -1,0 +1,191 @@
+"""Math in the HTML pages the course writes, rendered when the page is written.
+
+nbconvert leaves a notebook's math as `$...$` text for MathJax, which its pages load from a
+CDN: offline, a student or TA sees the raw TeX. Here each formula is turned into MathML when the
+page is written, with latex2mathml (pinned in requirements.lock), and the browser lays it out
+itself: no script, no font to fetch, nothing downloaded, so the pages can forbid every script.
+
+The formulas are found as MathJax would find them in the browser: `$...$`, `\\(...\\)`,
+`$$...$$`, `\\[...\\]` and `\\begin{env}...\\end{env}` in text outside code, preformatted
+output, scripts and styles, with `\\$` for a dollar sign. Only text between tags is touched;
+attributes and everything else keep their bytes.
+
+A formula can come from a student (feedback, formgrader), and latex2mathml writes `\\text{}` and
+`\\href{}` through unescaped, so its tree is written out here instead: MathML elements and
+presentation attributes only, every text escaped. A formula it cannot convert, or one longer
+than MAX_TEX, stays as its TeX text.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from html.parser import HTMLParser
+from xml.etree.ElementTree import Element
+
+MAX_TEX = 5_000  # characters of one formula; a longer one stays text
+# inside these nothing is math: MathJax's own list, and math already rendered
+SKIPPED = {"script", "noscript", "style", "textarea", "pre", "code", "title", "math", "svg", "annotation",
+           "annotation-xml"}
+MATHML_TAGS = {"math", "mrow", "mi", "mn", "mo", "ms", "mtext", "mspace", "mfrac", "msqrt", "mroot", "msub",
+               "msup", "msubsup", "munder", "mover", "munderover", "mmultiscripts", "mprescripts", "none",
+               "mtable", "mtr", "mtd", "mstyle", "mpadded", "mphantom", "menclose", "merror", "semantics"}
+MATHML_ATTRIBUTES = {"display", "mathvariant", "stretchy", "fence", "form", "separator", "largeop",
+                     "movablelimits", "accent", "accentunder", "lspace", "rspace", "minsize", "maxsize",
+                     "symmetric", "width", "height", "depth", "voffset", "linethickness", "displaystyle",
+                     "scriptlevel", "columnalign", "columnlines", "columnspacing", "rowalign", "rowlines",
+                     "rowspacing", "frame", "framespacing", "equalrows", "equalcolumns", "notation",
+                     "mathcolor", "mathbackground", "mathsize", "columnspan", "rowspan"}
+FORMULA = re.compile(r"""
+    (?P<dollar>\\\$)
+  | \$\$(?P<display>.+?)\$\$
+  | \\\[(?P<bracket>.+?)\\\]
+  | (?P<environment>\\begin\{(?P<name>[A-Za-z]+\*?)\}.*?\\end\{(?P=name)\})
+  | \\\((?P<paren>.+?)\\\)
+  | \$(?P<inline>(?:\\.|[^$\\])+)\$
+""", re.S | re.X)
+# a browser's default math font is often a text font; these are math fonts, the last one Debian's
+MATH_STYLE = ('<style>math{font-family:"Latin Modern Math","STIX Two Math","Cambria Math",'
+              '"DejaVu Math TeX Gyre",math}math[display="block"]{margin:.6em 0}</style>')
+
+
+class UnsafeMathML(ValueError):
+    pass
+
+
+def _write(element: Element, out: list[str]) -> None:
+    if element.tag not in MATHML_TAGS:
+        raise UnsafeMathML(element.tag)
+    attributes = "".join(f' {name}="{html.escape(value)}"' for name, value in sorted(element.attrib.items())
+                         if name in MATHML_ATTRIBUTES)
+    out.append(f"<{element.tag}{attributes}>")
+    # latex2mathml keeps symbols as character references in its text
+    out.append(html.escape(html.unescape(element.text or ""), quote=False))
+    for child in element:
+        _write(child, out)
+        out.append(html.escape(html.unescape(child.tail or ""), quote=False))
+    out.append(f"</{element.tag}>")
+
+
+def mathml(tex: str, display: bool) -> str | None:
+    """The formula as MathML markup, or None where it cannot be converted."""
+    from latex2mathml.converter import convert_to_element
+
+    if not tex.strip() or len(tex) > MAX_TEX:
+        return None
+    try:
+        element = convert_to_element(tex, display="block" if display else "inline")
+        out: list[str] = []
+        _write(element, out)
+    except Exception:  # noqa: BLE001 - any TeX it cannot read (or too deeply nested) stays text
+        return None
+    return "".join(out)
+
+
+def _rendered_text(text: str) -> str | None:
+    """A run of (unescaped) text as HTML with its formulas as MathML; None if it holds none."""
+    pieces, at, found = [], 0, False
+    for match in FORMULA.finditer(text):
+        if match.group("dollar"):
+            converted = "$"
+        else:
+            tex = match.group("display") or match.group("bracket") or match.group("environment")
+            display = tex is not None
+            converted = mathml(tex if display else match.group("paren") or match.group("inline"), display)
+            if converted is None:
+                continue
+        pieces.append(html.escape(text[at:match.start()], quote=False) + converted)
+        at, found = match.end(), found or not match.group("dollar")
+    if not found:
+        return None
+    return "".join(pieces) + html.escape(text[at:], quote=False)
+
+
+class _TextRuns(HTMLParser):
+    """(start, end) offsets of each run of text between tags that may hold math."""
+
+    def __init__(self, page: str):
+        super().__init__(convert_charrefs=False)
+        self.line_starts = [0] + [m.end() for m in re.finditer("\n", page)]
+        self.skipping: list[str] = []
+        self.runs: list[tuple[int, int]] = []
+        self.open_run: int | None = None
+        self.feed(page)
+        self.close()
+        self._end_run(len(page))
+
+    def _offset(self) -> int:
+        line, column = self.getpos()
+        return self.line_starts[line - 1] + column
+
+    def _text(self) -> None:
+        if self.open_run is None and not self.skipping:
+            self.open_run = self._offset()
+
+    def _end_run(self, at: int | None = None) -> None:
+        if self.open_run is not None:
+            self.runs.append((self.open_run, self._offset() if at is None else at))
+            self.open_run = None
+
+    def handle_data(self, data):
+        self._text()
+
+    handle_entityref = handle_charref = handle_data
+
+    def handle_starttag(self, tag, attrs):
+        self._end_run()
+        if tag in SKIPPED:
+            self.skipping.append(tag)
+
+    def handle_endtag(self, tag):
+        self._end_run()
+        if tag in self.skipping:
+            while self.skipping.pop() != tag:
+                pass
+
+    def handle_startendtag(self, tag, attrs):
+        self._end_run()
+
+    def handle_comment(self, data):
+        self._end_run()
+
+    handle_decl = handle_pi = unknown_decl = handle_comment
+
+
+def render_math(page: str) -> str:
+    """HTML (a page or a fragment) with the math in its text as MathML."""
+    if "$" not in page and "\\" not in page:
+        return page
+    out, at = [], 0
+    for start, end in _TextRuns(page).runs:
+        rendered = _rendered_text(html.unescape(page[start:end]))
+        if rendered is not None:
+            out += [page[at:start], rendered]
+            at = end
+    return "".join(out) + page[at:] if out else page
+
+
+_HEAD = re.compile(r"<head\b[^>]*>.*?</head>", re.S | re.I)
+_SCRIPT = re.compile(r"<script\b[^>]*>.*?</script>\s*", re.S | re.I)
+
+
+def offline_page(page: str) -> str:
+    """A page nbconvert wrote, made to need no network: its math rendered, the scripts of its
+    head (MathJax, require.js, mermaid from a CDN) removed, a math font chosen. Nothing a
+    student wrote is in the head, which the template writes before the notebook."""
+    page = render_math(page)
+    head = _HEAD.search(page)
+    if head is None:
+        return page
+    cleaned = _SCRIPT.sub("", head.group(0))
+    cleaned = cleaned[:-len("</head>")] + MATH_STYLE + "</head>"
+    return page[:head.start()] + cleaned + page[head.end():]
+
+
+def clean_html(source: str) -> str:
+    """The `clean_html` filter of nbgrader's exporters (formgrader, feedback), set by
+    `c.HTMLExporter.filters` in nbgrader_config.py: the sanitizer of vicourse/html_safety.py, then
+    the math rendered. The sanitizer never sees MathML; it is made from the sanitized text."""
+    from .html_safety import sanitized
+
+    return render_math(sanitized(source))
