@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 A ?=
 
-.PHONY: install demo test release solutions examples calibrate autograde collect roster grade cluster-certs report feedback benchmark doctor clean
+.PHONY: install demo test release solutions examples calibrate autograde collect roster grade cluster-certs report feedback gradescope benchmark doctor clean
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,9 @@ report: install        ## grades.csv, Gradescope, Canvas, similarity, class repo
 
 feedback: install      ## student feedback HTML, no hidden checks: make feedback A=01_entropy_kl
 	$(PY) -m vicourse feedback $(A)
+
+gradescope: install    ## the autograder zip Gradescope takes, in build/gradescope/: make gradescope A=01_entropy_kl [REQUIRE_SANDBOX=1]
+	$(PY) -m vicourse gradescope $(A) $(if $(REQUIRE_SANDBOX),--require-sandbox)
 
 doctor: install        ## what isolation student kernels get on this machine, shown by trying
 	$(PY) -m vicourse doctor

@@ -14,6 +14,8 @@
                            similarity, class_report.html; prints the per-question table
   grade-one PATH [--json]  grade one notebook in a scratch copy of the course, same sandbox
   feedback A               feedback HTML without hidden tests (stock generate_feedback)
+  gradescope A             build/gradescope/A.zip, the autograder bundle Gradescope takes
+                           (--require-sandbox: refuse to grade where no sandbox can be set up)
   demo                     releases, solutions, grade the examples, export, feedback
   doctor                   what isolation this machine gives student kernels, proved by attacks
 """
@@ -141,6 +143,21 @@ def demo(root, workers: int) -> None:
     print(f"== done in {time.perf_counter() - started:.0f} s: reports/ (grades), feedback/ (student HTML) ==")
 
 
+def gradescope(root, assignment: str, require_sandbox: bool = False) -> None:
+    """Build the autograder zip for Gradescope (vicourse/gradescope_bundle.py) and say what is in it."""
+    from .gradescope_bundle import build
+
+    if assignment not in assignments(root):
+        sys.exit(f"no assignment {assignment!r}; the assignments are: {', '.join(assignments(root))}")
+    path = build(root, assignment, require_sandbox)
+    print(f"{path.relative_to(root) if path.is_relative_to(root) else path}: setup.sh, run_autograder, the course "
+          f"library, the grader of {assignment}, its release folder and a gradebook without rubrics; no "
+          "solutions.\n  On Gradescope: a programming assignment, 'Zip file upload' autograder, Ubuntu 24.04 "
+          f"base image; students upload {assignment}.ipynb (docs/gradescope.md).")
+    if require_sandbox:
+        print("  Where the container gives no sandbox, submissions score 0 with the reason.")
+
+
 def cluster_certs(root, certs, scheduler: str | None, force: bool) -> None:
     """Make the grading cluster's CA and certificates, and say where each goes."""
     from .cluster_certs import CERTS, create, instructions
@@ -162,7 +179,8 @@ def doctor() -> bool:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="vicourse", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["release", "solutions", "examples", "calibrate", "collect", "roster", "grade",
-                                            "report", "grade-one", "feedback", "demo", "doctor", "cluster-certs"])
+                                            "report", "grade-one", "feedback", "demo", "doctor", "cluster-certs",
+                                            "gradescope"])
     parser.add_argument("assignments", nargs="*")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="grade: local dask worker processes, one submission each at a time")
@@ -178,6 +196,8 @@ def main(argv=None) -> None:
     parser.add_argument("--cell-timeout", type=int, default=None, help="override the per-cell limit")
     parser.add_argument("--json", action="store_true", help="grade-one: print Gradescope's results.json")
     parser.add_argument("--assignment", help="grade-one: the assignment (default: from the notebook)")
+    parser.add_argument("--require-sandbox", action="store_true",
+                        help="gradescope: the bundle refuses to grade where no sandbox can be set up")
     args = parser.parse_args(argv)
     if args.command == "doctor":
         sys.exit(0 if doctor() else 1)
@@ -227,6 +247,8 @@ def main(argv=None) -> None:
                 print(report.print_table(reports.write_all(root, name)))
             elif args.command == "collect":
                 collect(root, name)
+            elif args.command == "gradescope":
+                gradescope(root, name, args.require_sandbox)
             else:
                 feedback(root, name)
 
