@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import zipfile
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -30,23 +31,33 @@ from vicourse.solutions import MARK_SCHEME, MARKER_LINE
 
 A = "01_entropy_kl"
 FORGED = {"score": 1000.0, "output": "forged by the submission", "tests": []}
-# The attack looks for the results folder where Gradescope puts it and where this test does, writes
-# a forged results.json there, and leaves a detached process that writes it again and again for a minute.
-ATTACK = f'''import glob, json, os, subprocess, sys
-forged = json.dumps({FORGED!r})
-folders = ["/autograder/results"] + glob.glob("/tmp/pytest-of-*/pytest-*/*/autograder/results")
-for folder in folders:
-    try:
-        with open(os.path.join(folder, "results.json"), "w") as handle:
-            handle.write(forged)
-    except OSError:
-        pass
-again = ("import os, time\\nfor _ in range(300):\\n    time.sleep(0.2)\\n    for f in %r:\\n        try:\\n"
-         "            open(os.path.join(f, 'results.json'), 'w').write(%r)\\n        except OSError:\\n"
-         "            pass\\n" % (folders, forged))
+# The attack writes a forged results.json where Gradescope reads it (this test's tree stands in for
+# /autograder), and leaves a detached process that writes it again and again for a minute.
+
+
+def attack(results: Path) -> str:
+    """Code that forges results.json in `results` and /autograder/results, now and from a detached
+    process that writes it again every 0.2 s for a minute."""
+    folders = ["/autograder/results", str(results)]
+    return f"""import json, os, subprocess, sys
+FOLDERS, FORGED = {folders!r}, {json.dumps(FORGED)!r}
+
+def forge():
+    for folder in FOLDERS:
+        try:
+            with open(os.path.join(folder, "results.json"), "w") as handle:
+                handle.write(FORGED)
+        except OSError:
+            pass
+
+forge()
+again = "import time\\n" + "FOLDERS, FORGED = %r, %r\\n" % (FOLDERS, FORGED) + (
+    "import os\\nfor _ in range(300):\\n    time.sleep(0.2)\\n    for folder in FOLDERS:\\n"
+    "        try:\\n            open(os.path.join(folder, 'results.json'), 'w').write(FORGED)\\n"
+    "        except OSError:\\n            pass\\n")
 subprocess.Popen([sys.executable, "-c", again], start_new_session=True,
                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -99,10 +110,10 @@ def upload(folder, notebook) -> None:
 def test_run_autograder_grades_the_solution_the_blank_and_an_attack(bundle, tmp_path):
     course, path = bundle
     release_nb = read_notebook(course / "release" / A / f"{A}.ipynb")
-    attack = nbformat.from_dict(nbformat.reads(nbformat.writes(release_nb), 4))
-    attack.cells.insert(1, nbformat.v4.new_code_cell(ATTACK))
+    forger = nbformat.from_dict(nbformat.reads(nbformat.writes(release_nb), 4))
+    forger.cells.insert(1, nbformat.v4.new_code_cell(attack(tmp_path / "forger" / "autograder" / "results")))
     uploads = {"solution": examples.filled(release_nb, read_notebook(source_notebook(course, A))),
-               "blank": release_nb, "attack": attack}
+               "blank": release_nb, "forger": forger}
     running = {}
     for name, notebook in uploads.items():
         tree = tmp_path / name / "autograder"
@@ -132,4 +143,4 @@ def test_run_autograder_grades_the_solution_the_blank_and_an_attack(bundle, tmp_
     if not sandboxed and not os.environ.get("CI"):
         pytest.skip(f"no sandbox here, so a lingering process of the attack can outlive its kernel: "
                     f"{isolation().summary}")
-    assert results["attack"]["score"] == 0 and "forged" not in json.dumps(results["attack"]), results["attack"]
+    assert results["forger"]["score"] == 0 and "forged" not in json.dumps(results["forger"]), results["forger"]
