@@ -49,6 +49,20 @@ MATH_STYLE = ('<style>math{font-family:"Latin Modern Math","STIX Two Math","Camb
               '"DejaVu Math TeX Gyre",math}math[display="block"]{margin:.6em 0}</style>')
 
 
+# What latex2mathml leaves as the command's own text, rewritten first into what it reads: `\\arg`, and a
+# delimiter command after a size (`\\big\\|`). A command still left in the text fails the formula.
+_SIZED_DELIMITER = re.compile(r"(\\[bB]igg?[lrm]?)\s*\\(\||[lr]?[Vv]ert(?![A-Za-z])|langle|rangle)")
+_DELIMITERS = {"|": "\u2016", "Vert": "\u2016", "lVert": "\u2016", "rVert": "\u2016", "vert": "|", "lvert": "|",
+               "rvert": "|", "langle": "\u27e8", "rangle": "\u27e9"}
+_ARG = re.compile(r"\\arg(?![A-Za-z])")
+_COMMAND_LEFT = re.compile(r"\\([A-Za-z]+|[^A-Za-z\s])")
+
+
+def _readable(tex: str) -> str:
+    tex = _SIZED_DELIMITER.sub(lambda m: m.group(1) + " " + _DELIMITERS[m.group(2)], tex)
+    return _ARG.sub(r"\\operatorname{arg}", tex)
+
+
 class UnsafeMathML(ValueError):
     pass
 
@@ -59,12 +73,19 @@ def _write(element: Element, out: list[str]) -> None:
     attributes = "".join(f' {name}="{html.escape(value)}"' for name, value in sorted(element.attrib.items())
                          if name in MATHML_ATTRIBUTES)
     out.append(f"<{element.tag}{attributes}>")
-    # latex2mathml keeps symbols as character references in its text
-    out.append(html.escape(html.unescape(element.text or ""), quote=False))
+    out.append(_text(element.text))
     for child in element:
         _write(child, out)
-        out.append(html.escape(html.unescape(child.tail or ""), quote=False))
+        out.append(_text(child.tail))
     out.append(f"</{element.tag}>")
+
+
+def _text(text: str | None) -> str:
+    # latex2mathml keeps symbols as character references in its text
+    plain = html.unescape(text or "")
+    if _COMMAND_LEFT.search(plain):
+        raise UnsafeMathML(f"a command it did not read: {plain}")
+    return html.escape(plain, quote=False)
 
 
 def mathml(tex: str, display: bool) -> str | None:
@@ -74,7 +95,7 @@ def mathml(tex: str, display: bool) -> str | None:
     if not tex.strip() or len(tex) > MAX_TEX:
         return None
     try:
-        element = convert_to_element(tex, display="block" if display else "inline")
+        element = convert_to_element(_readable(tex), display="block" if display else "inline")
         out: list[str] = []
         _write(element, out)
     except Exception:  # noqa: BLE001 - any TeX it cannot read (or too deeply nested) stays text
