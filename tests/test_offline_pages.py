@@ -56,7 +56,8 @@ MATH_LAID_OUT = r"""(() => {
   const fractions = [...document.querySelectorAll('mfrac')];
   const stacked = fractions.filter(f => f.children.length == 2
       && f.children[0].getBoundingClientRect().bottom <= f.children[1].getBoundingClientRect().top + 1);
-  return {formulas: document.querySelectorAll('math').length, fractions: fractions.length,
+  const unread = [...document.querySelectorAll('math')].filter(m => /\\[A-Za-z]/.test(m.textContent));
+  return {formulas: document.querySelectorAll('math').length, fractions: fractions.length, unread: unread.length,
           stacked: stacked.length, scripts: document.scripts.length,
           images: [...document.images].filter(i => !i.complete || i.naturalWidth == 0).length};
 })()"""
@@ -157,7 +158,7 @@ def test_every_page_shows_its_math_offline(handed_back, tmp_path):
             if leftovers and known_broken(name, leftovers):
                 leftovers = []
             assert leftovers == [], f"{name}: TeX left unrendered: {leftovers}"
-            assert found["scripts"] == 0 and found["images"] == 0, (name, found)
+            assert found["scripts"] == 0 and found["images"] == 0 and found["unread"] == 0, (name, found)
             assert found["stacked"] == found["fractions"], f"{name}: fractions not laid out as MathML: {found}"
             seen[name] = found
             browser.evaluate(SHOW_A_FRACTION)

@@ -18,6 +18,7 @@ than MAX_TEX, stays as its TeX text.
 
 from __future__ import annotations
 
+import bisect
 import html
 import re
 from html.parser import HTMLParser
@@ -36,30 +37,34 @@ MATHML_ATTRIBUTES = {"display", "mathvariant", "stretchy", "fence", "form", "sep
                      "scriptlevel", "columnalign", "columnlines", "columnspacing", "rowalign", "rowlines",
                      "rowspacing", "frame", "framespacing", "equalrows", "equalcolumns", "notation",
                      "mathcolor", "mathbackground", "mathsize", "columnspan", "rowspan"}
-FORMULA = re.compile(r"""
-    (?P<dollar>\\\$)
-  | \$\$(?P<display>.+?)\$\$
-  | \\\[(?P<bracket>.+?)\\\]
-  | (?P<environment>\\begin\{(?P<name>[A-Za-z]+\*?)\}.*?\\end\{(?P=name)\})
-  | \\\((?P<paren>.+?)\\\)
-  | \$(?P<inline>(?:\\.|[^$\\])+)\$
-""", re.S | re.X)
-# a browser's default math font is often a text font; these are math fonts, the last one Debian's
+# Where each kind of formula ends, found once per text: every opener looks its closer up (bisect),
+# so no text of unclosed openers costs more than one pass.
+_CLOSERS = {"$$": re.compile(r"(?=\$\$)"), "\\]": re.compile(r"(?=\\\])"), "\\)": re.compile(r"(?=\\\))")}
+_OPENERS = {"$$": "$$", "\\[": "\\]", "\\(": "\\)"}
+_BEGIN = re.compile(r"\\begin\{([A-Za-z]{1,20}\*?)\}")
+_END = re.compile(r"\\end\{([A-Za-z]{1,20}\*?)\}")
+
+# A browser's default math font is often a text font; these are math fonts, the last one Debian's.
+# MathML Core leaves `columnalign` to CSS: aligned equations line up at their relation signs.
 MATH_STYLE = ('<style>math{font-family:"Latin Modern Math","STIX Two Math","Cambria Math",'
-              '"DejaVu Math TeX Gyre",math}math[display="block"]{margin:.6em 0}</style>')
+              '"DejaVu Math TeX Gyre",math}math[display="block"]{margin:.6em 0}'
+              'mtd[columnalign="left"]{text-align:left}mtd[columnalign="right"]{text-align:right}</style>')
 
 
-# What latex2mathml leaves as the command's own text, rewritten first into what it reads: `\\arg`, and a
-# delimiter command after a size (`\\big\\|`). A command still left in the text fails the formula.
+# What latex2mathml leaves as the command's own text, rewritten first into what it reads: `\\arg`, a
+# delimiter command after a size (`\\big\\|`), and `aligned` (whose `&` it shows), which lays out as
+# `align*`. A command, or an alignment `&`, still left in the text fails the formula.
 _SIZED_DELIMITER = re.compile(r"(\\[bB]igg?[lrm]?)\s*\\(\||[lr]?[Vv]ert(?![A-Za-z])|langle|rangle)")
 _DELIMITERS = {"|": "\u2016", "Vert": "\u2016", "lVert": "\u2016", "rVert": "\u2016", "vert": "|", "lvert": "|",
                "rvert": "|", "langle": "\u27e8", "rangle": "\u27e9"}
 _ARG = re.compile(r"\\arg(?![A-Za-z])")
+_ALIGNED = re.compile(r"\\(begin|end)\{aligned\}")
 _COMMAND_LEFT = re.compile(r"\\([A-Za-z]+|[^A-Za-z\s])")
 
 
 def _readable(tex: str) -> str:
     tex = _SIZED_DELIMITER.sub(lambda m: m.group(1) + " " + _DELIMITERS[m.group(2)], tex)
+    tex = _ALIGNED.sub(lambda m: f"\\{m.group(1)}{{align*}}", tex)
     return _ARG.sub(r"\\operatorname{arg}", tex)
 
 
@@ -81,10 +86,10 @@ def _write(element: Element, out: list[str]) -> None:
 
 
 def _text(text: str | None) -> str:
-    # latex2mathml keeps symbols as character references in its text
+    # latex2mathml keeps symbols as character references in its text (`\\&` as &#x00026;)
     plain = html.unescape(text or "")
-    if _COMMAND_LEFT.search(plain):
-        raise UnsafeMathML(f"a command it did not read: {plain}")
+    if _COMMAND_LEFT.search(plain) or (text or "").strip() == "&":
+        raise UnsafeMathML(f"a command or an alignment it did not read: {plain}")
     return html.escape(plain, quote=False)
 
 
@@ -103,20 +108,53 @@ def mathml(tex: str, display: bool) -> str | None:
     return "".join(out)
 
 
+def _formulas(text: str):
+    """(start, end, TeX, display) of each formula in `text`, left to right; TeX None for `\\$`, a
+    dollar sign. A backslash escapes the character after it; `$...$` ends at the next unescaped `$`."""
+    closers = {closer: [m.start() for m in pattern.finditer(text)] for closer, pattern in _CLOSERS.items()}
+    ends: dict[str, list[int]] = {}
+    for m in _END.finditer(text):
+        ends.setdefault(m.group(1), []).append(m.start())
+    dollars, i = [], 0  # the unescaped single dollars
+    while i < len(text):
+        if text[i] == "$":
+            dollars.append(i)
+        i += 2 if text[i] == "\\" else 1
+
+    def closing(positions: list[int], after: int) -> int | None:
+        found = bisect.bisect_left(positions, after)
+        return positions[found] if found < len(positions) and positions[found] - after <= MAX_TEX else None
+
+    i = 0
+    while i < len(text):
+        two, begin = text[i:i + 2], _BEGIN.match(text, i) if text.startswith("\\begin{", i) else None
+        if two == "\\$":
+            yield i, i + 2, None, False
+        elif two in _OPENERS and (end := closing(closers[_OPENERS[two]], i + 3)) is not None:
+            yield i, end + 2, text[i + 2:end], two != "\\("
+            i = end + 2
+            continue
+        elif begin and (end := closing(ends.get(begin.group(1), []), begin.end())) is not None:
+            close = end + len(f"\\end{{{begin.group(1)}}}")
+            yield i, close, text[i:close], True
+            i = close
+            continue
+        elif text[i] == "$" and two != "$$" and (end := closing(dollars, i + 2)) is not None:
+            yield i, end + 1, text[i + 1:end], False
+            i = end + 1
+            continue
+        i += 2 if text[i] == "\\" or two == "$$" else 1
+
+
 def _rendered_text(text: str) -> str | None:
     """A run of (unescaped) text as HTML with its formulas as MathML; None if it holds none."""
     pieces, at, found = [], 0, False
-    for match in FORMULA.finditer(text):
-        if match.group("dollar"):
-            converted = "$"
-        else:
-            tex = match.group("display") or match.group("bracket") or match.group("environment")
-            display = tex is not None
-            converted = mathml(tex if display else match.group("paren") or match.group("inline"), display)
-            if converted is None:
-                continue
-        pieces.append(html.escape(text[at:match.start()], quote=False) + converted)
-        at, found = match.end(), found or not match.group("dollar")
+    for start, end, tex, display in _formulas(text):
+        converted = "$" if tex is None else mathml(tex, display)
+        if converted is None:
+            continue
+        pieces.append(html.escape(text[at:start], quote=False) + converted)
+        at, found = end, found or tex is not None
     if not found:
         return None
     return "".join(pieces) + html.escape(text[at:], quote=False)
