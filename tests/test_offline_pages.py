@@ -40,6 +40,10 @@ HOSTILE = [
     "$" + "{" * 3000 + "x" + "}" * 3000 + "$",
 ]
 
+# raw HTML beside a formula, as a student could write it in markdown
+RAW_HTML = ('<img src=x onerror=alert(4)> <a href="javascript:alert(5)">link</a> <script>alert(6)</script> '
+            '<style>body{display:none}</style> and $y^2$')
+
 # text outside code, preformatted output and math that still holds a TeX delimiter
 RAW_TEX = r"""(() => {
   const found = [];
@@ -81,26 +85,30 @@ class Elements(HTMLParser):
         self.found = []
 
     def handle_starttag(self, tag, attrs):
-        self.found.append((tag, [name for name, _ in attrs]))
+        self.found.append((tag, dict(attrs)))
 
 
 def test_math_a_student_writes_renders_as_mathml_and_nothing_else():
+    """Through the exporter config formgrader and feedback use: hostile TeX becomes MathML and
+    nothing else, and raw HTML beside it is sanitized before any math is made."""
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(f"Answer {t}") for t in HOSTILE]
                                   + [nbformat.v4.new_markdown_cell(r"Fine: $\frac{a}{b}$ and $$\sum_i x_i$$"),
-                                     nbformat.v4.new_markdown_cell(r"$\hat\theta = \arg\max_\theta \big\| x \big\|$")])
+                                     nbformat.v4.new_markdown_cell(r"$\hat\theta = \arg\max_\theta \big\| x \big\|$"),
+                                     nbformat.v4.new_markdown_cell(RAW_HTML)])
     html, _ = course_exporter().from_notebook_node(nb)
     page = notebook_page(html)
     body = page[page.index("<body"):]
-    assert body.count("<math") == 7, "each formula short enough, hostile or not, becomes MathML"
+    assert body.count("<math") == 8, "each formula short enough, hostile or not, becomes MathML"
     assert "\\arg" not in body and "\\|" not in body, "commands latex2mathml reads only once rewritten"
     elements = Elements()
     elements.feed(body)
-    assert not {"img", "script", "a", "iframe", "object", "embed"} & {tag for tag, _ in elements.found}, (
-        "no element but MathML comes from TeX")
-    assert not [(tag, name) for tag, names in elements.found for name in names
-                if name.startswith("on") or name in ("href", "src", "style")], "nothing that loads or runs"
+    assert not {"img", "script", "iframe", "object", "embed", "style"} & {tag for tag, _ in elements.found}
+    assert not [(tag, name) for tag, found in elements.found for name, value in found.items()
+                if name.startswith("on") or name in ("src", "style")
+                or name == "href" and not (value or "").startswith(("#", "https://"))], "nothing that loads or runs"
     assert "example.invalid" not in body
     assert "{{{{" in body, "a formula nested too deep stays text"
+    assert "<p>" in body and "&lt;p&gt;" not in body, "paragraphs stay paragraphs"
 
 
 def pages(root: Path) -> dict[str, Path]:
