@@ -157,6 +157,10 @@ def test_every_page_shows_its_math_offline(handed_back, tmp_path):
     seen = {}
     with offline_browser() as browser:
         for name, path in pages(handed_back).items():
+            policy = re.search(r'http-equiv="Content-Security-Policy" content="([^"]*)"', path.read_text())
+            assert policy and "default-src &#x27;none&#x27;" in policy.group(1), f"{name}: no policy"
+            assert not re.search(r"https?:|unsafe-eval|script-src (?!&#x27;none)", policy.group(1)), (
+                f"{name}: the policy lets a script in: {policy.group(1)}")
             requests = browser.open(path.as_uri())
             # (the feedback page's bootstrap styles name icon fonts beside it, which it never uses)
             elsewhere = [url[:100] for url in requests if not url.startswith(("data:image/", "file:///"))]
