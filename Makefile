@@ -11,7 +11,7 @@ COURSE_OPT = $(if $(COURSE),--course $(COURSE))
 KEEP_GOING_OPT = $(if $(KEEP_GOING),--keep-going)
 .DEFAULT_GOAL := help
 
-.PHONY: help install demo test release solutions examples calibrate autograde collect roster grade cluster-certs report feedback benchmark doctor check-config clean reset
+.PHONY: help install demo test release solutions examples calibrate autograde collect roster grade cluster-certs report feedback gradescope benchmark doctor check-config clean reset
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +63,9 @@ report: install        ## grades.csv, Gradescope, Canvas, similarity, class repo
 
 feedback: install      ## student feedback HTML, no hidden checks: make feedback A=01_entropy_kl [KEEP_GOING=1]
 	$(VICOURSE) feedback $(A) $(COURSE_OPT) $(KEEP_GOING_OPT)
+
+gradescope: install    ## the autograder zip Gradescope takes, in build/gradescope/: make gradescope A=01_entropy_kl [REQUIRE_SANDBOX=1]
+	$(VICOURSE) gradescope $(A) $(COURSE_OPT) $(if $(REQUIRE_SANDBOX),--require-sandbox)
 
 doctor: install        ## what isolation student kernels get on this machine, shown by trying
 	$(VICOURSE) doctor $(COURSE_OPT)

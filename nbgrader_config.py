@@ -74,6 +74,9 @@ c.IgnorePattern.pattern = r"\w+Warning: "
 # A student's markdown and outputs are rendered for TAs (formgrader) and students
 # (feedback): strip scripts and event handlers, which would run in the viewer's browser.
 c.HTMLExporter.sanitize_html = True
+# Math as MathML, made from the sanitized text when the page is rendered (vicourse/offline_math.py):
+# formgrader and the feedback pages show it with no network and no script.
+c.HTMLExporter.filters = {"clean_html": "vicourse.offline_math.clean_html"}
 
 # Feedback shows the student's work and the check messages, never the hidden tests nor the
 # rubrics (autograde puts each rubric back into its locked question cell for formgrader).

@@ -6,22 +6,18 @@ headless Chromium)."""
 import html
 import json
 import re
-import shutil
-import subprocess
-import tempfile
 from pathlib import Path
 
 import nbformat
 import pytest
 
 from conftest import ROOT
+from headless_chromium import missing, offline_browser
 from vicourse.course import read_notebook
 from vicourse.grades_table import WIDTH, print_table
 from vicourse.labels import notebook_labels
 from vicourse.report import ClassResults, Row
 from vicourse.similarity import similar_pairs, similarity_page, skeleton
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def release(assignment: str):
@@ -154,25 +150,18 @@ def test_the_similarity_page_marks_the_lines_that_match():
 
 def layout(page: str, width: int, folder: Path) -> dict:
     """The page as headless Chromium lays it out in a window `width` px wide: the viewport, the
-    document's scroll width and each side-by-side <pre>'s left and right edge. The reports
-    allow no script, so a copy without the policy carries the probe."""
-    probe = ("<script>const pres = [...document.querySelectorAll('.pair pre')].map(p => {"
-             "const r = p.getBoundingClientRect(); return [r.left, r.right];});"
-             "document.body.dataset.layout = JSON.stringify({view: document.documentElement.clientWidth, "
-             "scroll: document.documentElement.scrollWidth, pres});</script>")
-    copy = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", page).replace("</body>", probe + "</body>")
-    (folder / "page.html").write_text(copy, encoding="utf-8")
-    profile = tempfile.mkdtemp(dir=folder)
-    ran = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                          "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                          f"--user-data-dir={profile}", f"--window-size={width},900", "--virtual-time-budget=5000",
-                          "--dump-dom", (folder / "page.html").as_uri()], capture_output=True, text=True, timeout=120)
-    found = re.search(r'data-layout="([^"]*)"', ran.stdout)
-    assert found, ran.stderr[-2000:]
-    return json.loads(html.unescape(found.group(1)))
+    document's scroll width and each side-by-side <pre>'s left and right edge (read over DevTools,
+    so the page keeps its policy that allows no script)."""
+    (folder / "page.html").write_text(page, encoding="utf-8")
+    probe = ("JSON.stringify({view: document.documentElement.clientWidth, "
+             "scroll: document.documentElement.scrollWidth, pres: [...document.querySelectorAll('.pair pre')]"
+             ".map(p => { const r = p.getBoundingClientRect(); return [r.left, r.right]; })})")
+    with offline_browser() as browser:
+        browser.open((folder / "page.html").as_uri(), width=width)
+        return json.loads(browser.evaluate(probe))
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium is not installed (apt-get install chromium)")
+@pytest.mark.skipif(missing() is not None, reason=str(missing()))
 def test_the_similarity_page_keeps_both_columns_on_a_1280_px_page(tmp_path):
     """A long line scrolls inside its own cell; it must not push the right-hand cell off the page
     (a flex item is as wide as its longest line unless its min-width is 0)."""

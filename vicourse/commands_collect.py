@@ -1,4 +1,5 @@
-"""What comes in from students: an LMS download (`vicourse collect`) and their names (`vicourse roster`)."""
+"""The course and the LMS: a download comes in (`vicourse collect`), students' names (`vicourse roster`),
+and the autograder zip Gradescope runs goes out (`vicourse gradescope`)."""
 
 from __future__ import annotations
 
@@ -56,6 +57,24 @@ def run_roster(args) -> int:
     return OK
 
 
+def run_gradescope(args) -> int:
+    """Build the autograder zip for Gradescope (vicourse/gradescope_bundle.py) and say what is in it."""
+    from .gradescope_bundle import build
+
+    root = open_course(args)
+    for assignment in known_assignments(root, args.assignments, "gradescope"):
+        path = build(root, assignment, args.require_sandbox)
+        print(f"{shown(path)}: setup.sh, run_autograder, the course library, the grader of {assignment}, its "
+              "release folder and a gradebook without rubrics; no solutions.\n  On Gradescope: a programming "
+              "assignment, 'Zip file upload' autograder, Ubuntu 24.04 base image; students upload "
+              f"{assignment}.ipynb (docs/gradescope.md).")
+        if args.require_sandbox:
+            print("  Where the container gives no sandbox, submissions score 0 with the reason.")
+        print(did(read=[f"{shown(root / 'release' / assignment)}/", f"{shown(root / 'grader_tests')}/"],
+                  wrote=[shown(path)]))
+    return OK
+
+
 def register(commands) -> None:
     course, gradebook = course_options(), gradebook_options()
 
@@ -70,3 +89,12 @@ def register(commands) -> None:
                                              "gradebook; nothing is written if a line is bad.")
     parser.add_argument("file", metavar="FILE")
     parser.set_defaults(run=run_roster)
+
+    parser = commands.add_parser("gradescope", parents=[course], help="the autograder zip Gradescope takes",
+                                 description="Build build/gradescope/A.zip: Gradescope's setup.sh and "
+                                             "run_autograder, grading each upload in the sandbox with the sealed "
+                                             "graders (docs/gradescope.md).")
+    assignment_arguments(parser)
+    parser.add_argument("--require-sandbox", action="store_true",
+                        help="the bundle refuses to grade where no sandbox can be set up")
+    parser.set_defaults(run=run_gradescope)

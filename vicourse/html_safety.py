@@ -9,9 +9,10 @@ reports (names, notes, answer cells) and formgrader (the TA's browser). Three la
   formgrader, which renders the notebook itself, is covered too;
 * each page the course writes has such links made inert once more, after rendering, where
   every encoding trick has been resolved (`inert_links`);
-* and it carries a Content-Security-Policy: no inline script, no event handler attribute,
-  no `javascript:` URL runs even if one got through. Notebook pages may load MathJax and
-  require.js from their CDN, which nbconvert's templates use; reports load nothing.
+* and it carries a Content-Security-Policy: no script at all, no event handler attribute,
+  no `javascript:` URL runs even if one got through. No page needs one: notebook pages have
+  their math rendered as MathML when they are written (vicourse/offline_math.py), and load
+  nothing, like the reports.
 """
 
 from __future__ import annotations
@@ -20,11 +21,9 @@ import html
 import re
 from pathlib import Path
 
-NOTEBOOK_PAGE_POLICY = ("default-src 'none'; script-src https://cdnjs.cloudflare.com 'unsafe-eval'; "
-                        "style-src 'unsafe-inline' https://cdnjs.cloudflare.com; "
-                        "font-src data: https://cdnjs.cloudflare.com; img-src data:; "
-                        "connect-src https://cdnjs.cloudflare.com; object-src 'none'; base-uri 'none'; "
-                        "form-action 'none'")
+# Pages load nothing: no script from anywhere, plots as embedded images, styles inline.
+NOTEBOOK_PAGE_POLICY = ("default-src 'none'; script-src 'none'; img-src data:; style-src 'unsafe-inline'; "
+                        "object-src 'none'; base-uri 'none'; form-action 'none'")
 REPORT_POLICY = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 
 DANGEROUS_SCHEMES = ("javascript:", "vbscript:", "data:")
@@ -72,6 +71,23 @@ def inert_links(page: str) -> str:
     return _URL_ATTRIBUTE.sub(inert, page)
 
 
+# What markdown becomes, and nothing that loads or runs: nbconvert's own sanitizer allows bleach's
+# short list only, and shows every paragraph, heading and table of a sanitized page as escaped text.
+SAFE_TAGS = ["a", "abbr", "acronym", "b", "blockquote", "br", "code", "dd", "del", "div", "dl", "dt", "em",
+             "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "li", "ol", "p", "pre", "s", "span", "strong", "sub",
+             "sup", "table", "tbody", "td", "th", "thead", "tr", "ul"]
+SAFE_ATTRIBUTES = {"*": ["class", "id"], "a": ["href", "title"], "abbr": ["title"], "acronym": ["title"],
+                   "ol": ["start"], "td": ["colspan", "rowspan"], "th": ["colspan", "rowspan"]}
+
+
+def sanitized(fragment: str) -> str:
+    """HTML a student's markdown or output became, with every other tag escaped into text and every
+    other attribute dropped; links only to http(s) and mailto (bleach)."""
+    import bleach
+
+    return bleach.clean(fragment, tags=SAFE_TAGS, attributes=SAFE_ATTRIBUTES, protocols=["http", "https", "mailto"])
+
+
 def with_policy(page: str, policy: str) -> str:
     """The page with its links made inert and `policy` as its first element in <head>."""
     meta = f'<meta http-equiv="Content-Security-Policy" content="{html.escape(policy)}">'
@@ -82,5 +98,14 @@ def with_policy(page: str, policy: str) -> str:
     return page[:head.end()] + meta + page[head.end():]
 
 
-def secure_file(path: Path, policy: str = NOTEBOOK_PAGE_POLICY) -> None:
-    path.write_text(with_policy(path.read_text(encoding="utf-8"), policy), encoding="utf-8")
+def notebook_page(page: str) -> str:
+    """A page nbconvert wrote, as the course hands it out: needing no network (its math rendered,
+    no CDN script), its links inert, and the notebook page policy."""
+    from .offline_math import offline_page
+
+    return with_policy(offline_page(page), NOTEBOOK_PAGE_POLICY)
+
+
+def secure_file(path: Path) -> None:
+    """`notebook_page` for a page nbconvert wrote to disk (feedback)."""
+    path.write_text(notebook_page(path.read_text(encoding="utf-8")), encoding="utf-8")

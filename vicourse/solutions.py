@@ -19,7 +19,7 @@ from nbconvert.preprocessors import ExecutePreprocessor
 from traitlets.config import Config
 
 from .course import assignments, kernel_environment, read_notebook, source_notebook
-from .html_safety import NOTEBOOK_PAGE_POLICY, with_policy
+from .html_safety import notebook_page
 from .shipped import working_copy
 
 HIDDEN_BLOCK = re.compile(r"\n?[ \t]*### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS[ \t]*", re.S)
@@ -120,9 +120,14 @@ def build_solution(root: Path, name: str, timeout: int = 600) -> float:
         if cell.cell_type == "code":
             cell.outputs = merged_streams(cell.outputs)
     nbformat.write(nb, str(out_dir / f"{name}.ipynb"))
-    html, _ = HTMLExporter().from_notebook_node(nb)
-    (out_dir / f"{name}.html").write_text(with_policy(html, NOTEBOOK_PAGE_POLICY), encoding="utf-8")
+    (out_dir / f"{name}.html").write_text(solution_page(nb), encoding="utf-8")
     return seconds
+
+
+def solution_page(nb) -> str:
+    """The executed solution as the HTML page students get: math rendered, no script."""
+    html, _ = HTMLExporter().from_notebook_node(nb)
+    return notebook_page(html)
 
 
 def build_solutions(root: Path, names: list[str] | None = None, jobs: int | None = None) -> None:
