@@ -1,4 +1,4 @@
-"""The conventions every assignment in source/ keeps (README, Instructor):
+"""The conventions every assignment in source/ keeps (docs/instructor.md):
 
 * each manually graded answer cell comes right after its question, a locked cell whose
   source ends with the rubric between `=== BEGIN MARK SCHEME ===` and
