@@ -239,24 +239,34 @@ def test_visible_criteria_are_the_hidden_ones(grader):
 
 
 def test_model_answers_match_the_numbers(nb):
-    """What the written model answers say about the solution's own numbers."""
+    """What the written model answers say about the solution's own numbers. They state ranges over
+    the solution's five seeds (benchmarks/README.md, 06); the notebook's run, seed 0, lies in each."""
     vq, ae = nb.value("vq_test_mse"), nb.value("ae_test_mse")
-    assert 4.5 <= vq / ae < 5.5, "C.2: the VQ-VAE's error is about five times the autoencoder's"
+    assert 3 <= vq / ae <= 5, "C.2: the VQ-VAE's error is three to five times the autoencoder's"
     assert 0.0065 < vq < 0.0075 and 0.0013 < ae < 0.0017, "C.2: about 0.007 against 0.0015"
     table = {key.split(" (")[0]: row for key, row in nb.value("collapse_table").items()}
+
+    def within(row, low, high, key="perplexity"):
+        return low <= row[key] <= high
+
     ema32, plain32 = table["K = 32, EMA, re-seeding"], table["K = 32, EMA, no re-seeding"]
-    assert ema32["used"] == plain32["used"] == 1 and round(plain32["perplexity"]) == 28, "C.3: all 32 used, about 28"
+    assert ema32["used"] == 1 and within(ema32, 23.5, 31.5), "C.3: every code used, perplexity 24 to 31"
+    assert within(plain32, 0.62, 1, "used") and within(plain32, 17.5, 28.5), "C.3: 62% to 100%, perplexity 18 to 28"
     ema128, plain128 = table["K = 128, EMA, re-seeding"], table["K = 128, EMA, no re-seeding"]
     gradient128 = table["K = 128, gradient codebook"]
-    assert ema128["used"] == 1 and round(ema128["perplexity"]) == 113 and ema128["reseeded"] == 79, "C.3: 113, 79"
-    assert round(100 * plain128["used"]) == 63 and round(plain128["perplexity"]) == 52, "C.3: 63%, about 52"
-    assert round(100 * gradient128["used"]) == 90 and round(gradient128["perplexity"]) == 88, "C.3: 90%, about 88"
-    assert gradient128["mse"] < min(ema128["mse"], plain128["mse"]), "C.3: the gradient codebook reconstructs best"
+    assert within(ema128, 0.985, 1, "used") and within(ema128, 103.5, 119.5), "C.3: 99 to 100%, 104 to 119"
+    assert 76 <= ema128["reseeded"] <= 110, "C.3: moved 76 to 110 times"
+    assert within(plain128, 0.245, 0.635, "used") and within(plain128, 25.5, 42.5), "C.3: 25% to 63%, 26 to 42"
+    assert within(gradient128, 0.585, 1, "used") and within(gradient128, 69.5, 111.5), "C.3: 59% to 100%, 70 to 111"
+    assert within(gradient128, 0.00435, 0.00545, "mse") and within(ema128, 0.00425, 0.00515, "mse"), "C.3: the MSEs"
+    assert gradient128["mse"] < plain128["mse"], "C.3: better than the moving averages without re-seeding"
     mse = [table[f"K = {k}, EMA, re-seeding"]["mse"] for k in (8, 32, 128)]
-    assert [round(m, 3) for m in mse] == [0.012, 0.007, 0.005], "C.3: about 0.012, 0.007 and 0.005"
+    assert 0.0105 <= mse[0] <= 0.0125 and 0.0055 <= mse[1] <= 0.0075 and 0.0035 <= mse[2] <= 0.0055, \
+        "C.3: 0.011 to 0.012, 0.006 to 0.007, 0.004 to 0.005"
     assert mse[0] - mse[1] > mse[1] - mse[2], "C.3: each fourfold K buys less"
-    assert round(table["K = 8, EMA, re-seeding"]["perplexity"]) == 8, "C.3: about 8, 28 and 113"
+    assert 6.5 <= table["K = 8, EMA, re-seeding"]["perplexity"] <= 8.5, "C.3: perplexity 7 to 8 at K = 8"
     independent, prior, train = nb.value("independent_bits"), nb.value("prior_test_bits"), nb.value("prior_train_bits")
     assert round(5 - independent, 1) == 0.7 and round(independent - prior, 1) == 0.6, "D.4: 0.7, then 0.6 more"
+    assert 0.55 <= independent - prior <= 0.65 and 0.45 <= prior - train <= 0.65, "D.4: the ranges over seeds"
     assert round(independent, 2) == 4.30 and round(prior, 2) == 3.68 and round(train, 2) == 3.04, "D.4: as quoted"
     assert round(5 - prior, 1) == 1.3 and round(16 * (5 - prior)) == 21, "D.4: 1.3 bits per code, 21 per image"
