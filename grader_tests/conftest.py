@@ -17,7 +17,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from vicourse.grading_executor import live_student, load_grader_module
+from vicourse.grading.executor import live_student, load_grader_module
 
 
 class SealedModule(pytest.Module):
@@ -50,7 +50,7 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session")
 def nb(request):
-    """The submission's namespace, as a vicourse.checking.Student."""
+    """The submission's namespace, as a vicourse.grading.checking.Student."""
     submission = request.config.getoption("--submission")
     if submission is None:
         pytest.skip("no --submission given")

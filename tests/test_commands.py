@@ -12,7 +12,7 @@ import subprocess
 import pytest
 
 from conftest import ROOT
-from vicourse import examples, release
+from vicourse.authoring import examples, release
 from vicourse.__main__ import main, parser
 from vicourse.course import copy_course
 

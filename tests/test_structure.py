@@ -20,7 +20,7 @@ import pytest
 
 from conftest import ASSIGNMENTS, ROOT
 from vicourse.course import read_notebook, source_notebook
-from vicourse.solutions import mark_scheme
+from vicourse.authoring.solutions import mark_scheme
 
 POINTS_LINE = re.compile(r"^\*\*Points: (\d+(?:\.\d+)?)\*\* \((\d+(?:\.\d+)?) autograded, (\d+(?:\.\d+)?) written "
                          r"and graded by hand\)\.$", re.M)

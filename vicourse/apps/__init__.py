@@ -1,0 +1,1 @@
+"""The command line: `vicourse <command>`, one module per group of commands."""

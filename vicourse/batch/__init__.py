@@ -1,0 +1,1 @@
+"""Grading many submissions: the coordinator, its dask workers and the grading processes they fork."""
