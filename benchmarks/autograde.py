@@ -32,7 +32,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from vicourse.batch import coordinator
+from vicourse.batch import coordinator, dask_tasks
+from vicourse.batch.outcomes import STATUSES, Outcome
+from vicourse.batch.submitted import STAGED, stage
 
 from vicourse.authoring import examples, release  # noqa: E402
 from vicourse.course import copy_course, nbgrader, read_notebook, source_notebook  # noqa: E402
@@ -104,14 +106,14 @@ def main() -> None:
             (folder / f"{A}.ipynb").write_text(text)
         readable = []
         for name in texts:
-            outcome = coordinator.Outcome(name)
-            coordinator.stage(root, A, outcome)
+            outcome = Outcome(name)
+            stage(root, A, outcome)
             if outcome.status != "unreadable":
                 readable.append(name)
 
         # 1. stock nbgrader, one process for the whole batch, on a copy of the course
         stock = copy_course(root, Path(tmp) / "stock", parts=("source", "grader_tests", "release"))
-        shutil.copytree(root / coordinator.STAGED / A, stock / "submitted")
+        shutil.copytree(root / STAGED / A, stock / "submitted")
         for name in texts:
             if name not in readable:
                 shutil.rmtree(stock / "submitted" / name)
@@ -126,14 +128,14 @@ def main() -> None:
 
         # 2. the course tool: a fresh local cluster, one worker per core, its start included
         started, cpu = time.perf_counter(), busy_cpu_seconds()
-        with coordinator.dask_client(None, args.workers):
+        with dask_tasks.dask_client(None, args.workers):
             cluster_start = time.perf_counter() - started
             outcomes = coordinator.grade_all(root, A, workers=args.workers, extra=options, force=True, progress=False)
         ours_seconds = time.perf_counter() - started
         ours_cpu = busy_cpu_seconds() - cpu if cpu is not None else None
 
     graded = [o for o in outcomes if o.status == "graded"]
-    statuses = {s: sum(o.status == s for o in outcomes) for s in coordinator.STATUSES}
+    statuses = {s: sum(o.status == s for o in outcomes) for s in STATUSES}
     n = len(readable)
     # the student's code runs in its cells and in the hidden checks' calls into it: the same work in both
     ours_cells = sum(sum(o.timing.get("cells", [])) + (o.timing.get("checks") or 0) for o in graded)

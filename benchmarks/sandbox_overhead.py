@@ -20,7 +20,7 @@ from pathlib import Path
 
 from nbformat.v4 import new_code_cell, new_notebook
 
-from vicourse.batch import coordinator
+from vicourse.batch import coordinator, dask_tasks
 
 from vicourse.authoring import examples, release
 from vicourse.course import copy_course
@@ -48,7 +48,7 @@ def kernel_once(settings: dict, folder: str) -> float:
 
 
 def grade_batch(root: Path, assignment: str) -> float:
-    with coordinator.dask_client(None, 1):  # the local cluster, started once for all four runs, untimed
+    with dask_tasks.dask_client(None, 1):  # the local cluster, started once for all four runs, untimed
         pass
     started = time.perf_counter()
     outcomes = coordinator.grade_all(root, assignment, workers=1)

@@ -99,7 +99,7 @@ def course(tmp_path_factory) -> Path:
 @dataclass
 class Graded:
     scores: dict  # submission -> {grade id: score}
-    outcomes: dict  # submission -> coordinator.Outcome
+    outcomes: dict  # submission -> vicourse.batch.outcomes.Outcome
     max_points: dict  # grade id -> points
     autograded: list  # grade ids of autograded test cells
 

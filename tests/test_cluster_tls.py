@@ -38,7 +38,9 @@ from nbformat.v4 import new_markdown_cell
 
 from conftest import ROOT
 from test_cluster import A, OPTIONS, TOY, Cluster, free_port
-from vicourse.batch import coordinator, cluster, cluster_certs
+from vicourse.batch import cluster, cluster_certs, coordinator, dask_tasks
+from vicourse.batch.outcomes import Outcome
+from vicourse.batch.submitted import stage
 from vicourse.authoring import examples, release
 from vicourse.__main__ import cluster_certs as cluster_certs_command
 from vicourse.course import copy_course, nbgrader, read_notebook, run_module_command, source_notebook
@@ -283,7 +285,7 @@ def test_the_workers_template_has_no_rubric_and_the_graded_notebook_has_it_as_st
     # stock `nbgrader autograde` of the same staged submission, in a fresh copy of the course
     stock = copy_course(root, tmp_path / "stock", config=root / "nbgrader_config.py")
     release.generate_releases(stock)
-    staged = coordinator.stage(root, A, coordinator.Outcome("s1"))  # as the grading process staged it
+    staged = stage(root, A, Outcome("s1"))  # as the grading process staged it
     shutil.copytree(staged.parent, stock / "submitted" / "s1")
     result = nbgrader(stock, "autograde", A, "--force", *OPTIONS)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
@@ -312,11 +314,11 @@ def test_the_local_cluster_is_reachable_from_this_process_only():
     import urllib.error
     import urllib.request
 
-    with coordinator.dask_client(None, 2) as (client, _):
+    with dask_tasks.dask_client(None, 2) as (client, _):
         info = client.scheduler_info()
         assert info["address"].startswith("inproc://")
         assert info["workers"] and all(a.startswith("inproc://") for a in info["workers"])
-        local = coordinator._LOCAL["cluster"]
+        local = dask_tasks._LOCAL["cluster"]
         servers = [local.scheduler.http_server, *(worker.http_server for worker in local.workers.values())]
         # every socket each server listens on, IPv6 included (tornado keeps them in _sockets)
         listening = [sock.getsockname() for server in servers for sock in server._sockets.values()]

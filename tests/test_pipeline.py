@@ -15,9 +15,10 @@ import nbformat
 import pytest
 
 from conftest import ROOT, STARTED_WITH
-from vicourse.batch import coordinator
+from vicourse.batch import coordinator, dask_tasks, submitted
 from vicourse.authoring import examples, release
 from vicourse.reports import grades_table, report
+from vicourse.batch.outcomes import Outcome
 from vicourse.batch.worker import start_forkserver
 from vicourse.course import (alembic_head, check_config, copy_course, nbgrader, open_gradebook, read_notebook,
                              source_notebook, with_tools_on_path)
@@ -213,8 +214,8 @@ def test_grading_processes_check_cell_metadata_as_nbgrader_does():
 
 def test_the_local_cluster_spends_no_cpu_on_samplers_nobody_reads():
     """No stack sampler, no work stealing, event-loop ticks once a second: the cores are for grading."""
-    with coordinator.dask_client(None, 2):
-        cluster = coordinator._LOCAL["cluster"]
+    with dask_tasks.dask_client(None, 2):
+        cluster = dask_tasks._LOCAL["cluster"]
         assert "stealing" not in cluster.scheduler.extensions
         for worker in cluster.workers.values():
             assert "profile" not in worker.periodic_callbacks
@@ -336,7 +337,7 @@ def test_the_grade_command_counts_what_it_graded_in_this_run(tmp_path, monkeypat
     for name, data in (("garbled", b"{not json"), ("huge", b"x" * 300_000)):
         (root / "submitted" / name / "00_toy").mkdir(parents=True)
         (root / "submitted" / name / "00_toy" / "00_toy.ipynb").write_bytes(data)
-    monkeypatch.setattr(batch, "MAX_SUBMISSION_BYTES", 200_000)  # the toy's notebook is far smaller
+    monkeypatch.setattr(submitted, "MAX_SUBMISSION_BYTES", 200_000)  # the toy's notebook is far smaller
     first = grade(root, "00_toy", workers=2, timeout=120, cell_timeout=None)
     bar = [state for state in capsys.readouterr().err.split("\r") if state.startswith("grading 00_toy:")][-1]
     second = grade(root, "00_toy", workers=2, timeout=120, cell_timeout=None)
@@ -389,7 +390,7 @@ def test_the_batch_writes_what_stock_serial_autograde_writes(toy, tmp_path):
     stock = copy_course(TOY, tmp_path / "stock", config=ROOT / "nbgrader_config.py")
     release.generate_releases(stock)
     for student in STOCK:  # staged here as each grading process stages its own
-        staged = coordinator.stage(root, "00_toy", coordinator.Outcome(student))
+        staged = submitted.stage(root, "00_toy", Outcome(student))
         shutil.copytree(staged.parent, stock / "submitted" / student)
     result = nbgrader(stock, "autograde", "00_toy", "--force", "--Execute.timeout=3",
                       "--Execute.iopub_timeout=3", "--ExecuteWithChecks.check_timeout=3")

@@ -47,7 +47,7 @@ def feedback(root, assignment: str, student: str | None = None) -> FeedbackRun:
     questions, ungraded written answers shown as such (vicourse/reports/feedback_pages.py), and made safe
     to open (vicourse/reports/html_safety.py); which students got a page in this run, and why the others
     did not."""
-    from ..batch.coordinator import load_outcomes
+    from ..batch.outcomes import load_outcomes
     from ..course import nbgrader
     from ..reports.feedback_pages import label_pages, ungraded_warning
     from ..reports.html_safety import secure_file

@@ -35,23 +35,25 @@ def grade_run(root, assignment: str, workers: int, timeout: float, cell_timeout:
               force: bool = False, scheduler: str | None = None, insecure: bool = False, certs=None) -> GradeRun:
     """Grade the new and changed submissions of an assignment, then write its reports."""
     from ..batch import coordinator
+    from ..batch.outcomes import STATUSES, load_outcomes
+    from ..batch.submitted import students
     from ..reports import grades_table, all_reports
 
-    if not only and not coordinator.students(root, assignment):
+    if not only and not students(root, assignment):
         folder = root / "submitted"
         why = "does not exist" if not folder.is_dir() else f"holds no <student>/{assignment}/ folder"
         raise Refused(f"grade: no submissions of {assignment} to grade: looked in {shown(folder)}/*/{assignment}/ "
                       f"({shown(folder)}/ {why}). Collect them first: make collect A={assignment} (an LMS "
                       f"download) or nbgrader collect {assignment} (the exchange)")
     extra = [f"--Execute.timeout={cell_timeout}"] if cell_timeout else []
-    saved_runs = {name: saved.get("run") for name, saved in coordinator.load_outcomes(root, assignment).items()}
+    saved_runs = {name: saved.get("run") for name, saved in load_outcomes(root, assignment).items()}
     started = time.perf_counter()
     outcomes = coordinator.grade_all(root, assignment, workers=workers, timeout=timeout, extra=extra, only=only,
                                force=force, scheduler=scheduler, insecure=insecure, certs=certs)
     seconds = time.perf_counter() - started
     table = grades_table.print_table(all_reports.write_all(root, assignment))
     this_run = [o for o in outcomes if o.run != saved_runs.get(o.student)]  # each one handled gets this run's stamp
-    counts = {status: sum(o.status == status for o in this_run) for status in coordinator.STATUSES}
+    counts = {status: sum(o.status == status for o in this_run) for status in STATUSES}
     handled = [f"{counts.pop('graded')} graded in this run"] + [f"{n} {status}" for status, n in counts.items() if n]
     where = f"on the cluster at {scheduler}" if scheduler else f"with {workers} local workers"
     summary = (f"{table}\n  {len(outcomes)} submissions of {assignment} ({', '.join(handled)}, "

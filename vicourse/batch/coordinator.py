@@ -3,11 +3,11 @@ resumable, on one machine or a cluster, with one engine: dask.distributed.
 
 For each `submitted/<student>/<assignment>/` the coordinator (this module)
 1. hashes it: a re-run grades only submissions that are new or changed (or whose
-   grader, config or options changed) unless `force` is given; the hashes live in
-   reports/<A>/outcomes.json, on the coordinator, where no kernel can reach;
+   grader, config or options changed) unless `force` is given (submitted.py); the hashes
+   live in reports/<A>/outcomes.json (outcomes.py), on the coordinator, where no kernel can reach;
 2. stages a copy under `build/staged/<A>/<student>/<A>/` (the original is never
    modified), repaired against the release where cells or metadata went missing;
-3. sends it, as bytes, as one dask task (vicourse/batch/worker.py) to a worker:
+3. sends it, as bytes, as one dask task (dask_tasks.py, worker.py) to a worker:
    by default a LocalCluster of one single-threaded worker per core, or
    an existing cluster (`scheduler`: `dask scheduler`/`dask worker`, dask-jobqueue,
    dask-kubernetes, over mutual TLS: vicourse/batch/cluster.py; its workers read a few
@@ -34,109 +34,32 @@ Each submission ends with exactly one outcome, and the batch always goes on.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import json
-import logging
 import os
 import shutil
 import sys
-import tempfile
 import time
-from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 
 from nbgrader.utils import determine_grade
 
-from . import worker_view
-from .worker import grade_submission, start_forkserver
-from .cluster import Access, check_scheduler, connect
-from ..course import check_config, gradebook_url, open_gradebook, read_notebook
-from .gradebook_rows import write_rows
-from ..grading.executor import CHECK_FAILED, is_test_cell
 from ..authoring.release import generate_releases
-from ..lms.exchange import course_copies
-from ..lms.safe_copy import HARD_LINK, LINK, SPECIAL, UNREADABLE, Copied, Refused, Rules, copy_tree
+from ..course import check_config, gradebook_url, open_gradebook, read_notebook
+from ..grading.executor import CHECK_FAILED, is_test_cell
 from ..grading.sandbox import isolation
-from ..grading.staging import stage_folder
+from . import worker_view
+from .cluster import check_scheduler
+from .dask_tasks import dask_client, run_tasks
+from .gradebook_rows import write_rows
+from .outcomes import Outcome, Progress, load_outcomes, ran_out_of_time, save_outcomes, why_slow
+from .submitted import folder_digest, grading_digest, students, submitted_files, unchanged
+from .worker import start_forkserver
 
-STAGED = "build/staged"
 RESULTS = "build/results"  # grading records (nbgrader_config.py points ExecuteWithChecks here)
 TEMPLATES = "build/gradebook-templates"  # the assignment's definition, copied by each worker
-STATUSES = ("graded", "failed", "timed out", "unreadable")
-
-
-@dataclass
-class Outcome:
-    student: str
-    status: str = "graded"  # graded | unreadable | failed | timed out
-    notes: list[str] = field(default_factory=list)
-    checks: dict[str, str] = field(default_factory=dict)  # grade id -> message for failed checks
-    seconds: float = 0.0
-    score: float | None = None  # autograded points, from the autograded notebook
-    isolation: str = ""
-    digest: str = ""  # of the submission and of what graded it: a re-run skips it while unchanged
-    run: str = ""  # when the batch that graded it started (UTC)
-    hidden_seed: str = ""  # the secret its hidden inputs were drawn from (kept here, never in a kernel)
-    timing: dict = field(default_factory=dict)  # seconds: process start, kernel start, cells, checks, gradebook
-
-    @classmethod
-    def from_dict(cls, saved: dict) -> "Outcome":
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in saved.items() if k in names})
-
-
-def stage(root: Path, assignment: str, outcome: Outcome) -> Path:
-    """Stage one submission in build/staged/<A>/<student>/<A>/ here, as each grading process does
-    for its own (vicourse/grading/staging.py), noting what was done in its outcome (status "unreadable"
-    when there is nothing to grade). The staged copies are laid out as nbgrader's submitted/, so
-    stock autograde can grade them too (tests and benchmarks compare the two)."""
-    target = root / STAGED / assignment / outcome.student / assignment
-    files = submitted_files(root, root / "submitted" / outcome.student / assignment, outcome)
-    with tempfile.TemporaryDirectory(prefix="vicourse-received-") as received:
-        for relative, data in (files or {}).items():
-            (Path(received) / relative).parent.mkdir(parents=True, exist_ok=True)
-            (Path(received) / relative).write_bytes(data)
-        staged = stage_folder(Path(received), target, assignment, root / "release")
-    outcome.notes.extend(staged.notes)
-    if staged.unreadable and files is not None:
-        outcome.status = "unreadable"
-        outcome.notes.append(staged.unreadable)
-    return target
-
-
-# What the coordinator reads of a submitted folder, before any parsing: a notebook and the few
-# files beside it. Past this, the submission is too large to grade.
-MAX_SUBMISSION_BYTES = 100_000_000
-DROPPED = ((LINK, "symbolic links"), (HARD_LINK, "hard links"), (SPECIAL, "devices, pipes and sockets"),
-           (UNREADABLE, "unreadable files"))
-
-
-def submitted_files(root: Path, folder: Path, outcome: Outcome) -> dict[str, bytes] | None:
-    """The regular files of a submitted folder, as bytes, read through descriptors that never follow
-    a link (vicourse/lms/safe_copy.py): links, hard links, devices and pipes are left out with a note,
-    and a copy of one of the course's private files is flagged. None, with the outcome marked
-    unreadable, when there is too much to read."""
-    with tempfile.TemporaryDirectory(prefix="vicourse-submitted-") as scratch:
-        target = Path(scratch) / "files"
-        try:
-            copied = copy_tree(folder, target, Rules(max_total_bytes=MAX_SUBMISSION_BYTES), check_owner=False)
-        except Refused as error:
-            target.mkdir(exist_ok=True)
-            copied = Copied(refused=[(".", LINK, str(error))])
-        for kind, words in DROPPED:
-            dropped = sorted(path for path, k, _ in copied.refused if k == kind)
-            if dropped:
-                outcome.notes.append(f"{words} in the submission were dropped: " + ", ".join(dropped))
-        outcome.notes += [f"FLAGGED: {mine} has the same bytes as the course's private {theirs}"
-                          for mine, theirs in course_copies(root, target)]
-        if copied.size > MAX_SUBMISSION_BYTES or any(why for _, why in copied.skipped if "bytes" in why):
-            outcome.status = "unreadable"
-            outcome.notes.append(f"unreadable: too large (more than {MAX_SUBMISSION_BYTES} bytes of files)")
-            return None
-        return {str(p.relative_to(target)): p.read_bytes() for p in sorted(target.rglob("*")) if p.is_file()}
 
 
 def autograded_score(graded_path: Path) -> float:
@@ -159,10 +82,6 @@ def failed_checks(graded_path: Path) -> dict[str, str]:
     return messages
 
 
-def students(root: Path, assignment: str) -> list[str]:
-    return sorted(p.parent.name for p in (root / "submitted").glob(f"*/{assignment}") if p.is_dir())
-
-
 def ensure_release(root: Path, assignment: str, db_url: str | None = None) -> None:
     """The gradebook must know the assignment (generate_assignment records it)."""
     from nbgrader.api import MissingEntry
@@ -177,38 +96,6 @@ def ensure_release(root: Path, assignment: str, db_url: str | None = None) -> No
 
 
 # ---------------------------------------------------------------- what has changed
-
-
-def folder_digest(folder: Path) -> str:
-    """Content hash of a submission folder: every file's path and bytes, links by their target.
-    A folder too large to grade is known by its files' names, sizes and times instead."""
-    digest = hashlib.sha256()
-    paths = sorted(folder.rglob("*")) if folder.is_dir() else []
-    huge = sum(p.lstat().st_size for p in paths if p.is_file() and not p.is_symlink()) > MAX_SUBMISSION_BYTES
-    for path in paths:
-        relative = str(path.relative_to(folder)).encode()
-        if path.is_symlink():
-            digest.update(b"link\0" + relative + b"\0" + os.readlink(path).encode() + b"\0")
-        elif path.is_file():
-            found = path.lstat()
-            content = f"{found.st_size}:{found.st_mtime_ns}".encode() if huge else path.read_bytes()
-            digest.update(b"file\0" + relative + b"\0" + hashlib.sha256(content).digest())
-    return digest.hexdigest()
-
-
-def grading_digest(root: Path, assignment: str, extra: list[str]) -> str:
-    """What grades a submission besides itself: its hidden checks, the config, the options."""
-    digest = hashlib.sha256(json.dumps(extra).encode())
-    for path in (root / "grader_tests" / f"test_{assignment}.py", root / "nbgrader_config.py"):
-        digest.update(path.read_bytes() if path.exists() else b"")
-    return digest.hexdigest()
-
-
-def unchanged(previous: dict | None, digest: str, in_gradebook: set[str]) -> bool:
-    """Graded before from the same files by the same graders, and its rows are in the gradebook."""
-    if not previous or previous.get("digest") != digest:
-        return False
-    return previous["status"] != "graded" or previous["student"] in in_gradebook
 
 
 # ---------------------------------------------------------------- the batch
@@ -321,65 +208,12 @@ def grade_all(
     return ordered
 
 
-def ran_out_of_time(outcome: Outcome) -> bool:
-    """Timed out as a whole, or in a cell: possibly because of what ran beside it."""
-    return outcome.status == "timed out" or any(note.endswith("timed out") for note in outcome.notes)
-
-
-def why_slow(outcome: Outcome) -> str:
-    return "; ".join(n for n in outcome.notes if "timed out" in n or "longer than" in n)[:300] or outcome.status
-
-
 def refuse_in_grading_process() -> None:
     """Exit at once in a process forked from the grading forkserver (vicourse/batch/forkserver_setup.py):
     a batch started there is the coordinator's own script, run again by multiprocessing without a
     main guard. The grading process then ends before grading, and its outcome names the script."""
     if getattr(sys.modules.get("vicourse.batch.forkserver_setup"), "GRADING_PROCESS", False):
         raise SystemExit(1)  # not an Exception: the forkserver's child exits quietly, with code 1
-
-
-def run_tasks(client, jobs: dict, workers: list[str] | None = None):
-    """(student, result) for each job as it completes; a task that failed or kept killing its
-    workers yields a result saying so. One result per student, whatever dask retried.
-
-    workers: the ones to use (None: all); others only when none of these is left."""
-    if client is None:
-        for name, job in jobs.items():
-            try:
-                yield name, grade_submission(job, here=True)
-            except Exception as exc:  # noqa: BLE001 - as a failed task, below
-                yield name, task_failed(name, exc)
-        return
-    from distributed import as_completed
-    from distributed.scheduler import KilledWorker
-
-    futures = {client.submit(grade_submission, job, key=f"grade-{job['assignment']}-{i}-{os.urandom(4).hex()}",
-                             pure=False, workers=workers, allow_other_workers=workers is not None): name
-               for i, (name, job) in enumerate(jobs.items())}
-    seen = set()
-    for future in as_completed(futures):
-        name = futures[future]
-        if name in seen:
-            continue
-        seen.add(name)
-        try:
-            result = future.result()
-        except KilledWorker as exc:
-            result = lost(name, f"its grading killed the dask workers that ran it ({exc}); it was not graded")
-        except Exception as exc:  # noqa: BLE001 - a task that broke costs its own submission only
-            result = task_failed(name, exc)
-        future.release()
-        yield name, result
-
-
-def task_failed(student: str, exc: Exception) -> dict:
-    return lost(student, f"the grading task failed: {type(exc).__name__}: {str(exc)[:300]}")
-
-
-def lost(student: str, reason: str) -> dict:
-    """The result of a task that returned none: failed, and tried again by the next run."""
-    return {"student": student, "status": "failed", "notes": [reason], "record": {}, "rows": None, "files": {},
-            "isolation": "", "seconds": 0.0, "timing": {}, "again": True}
 
 
 def finish(root: Path, assignment: str, outcome: Outcome, result: dict, gradebook, late_plugin) -> None:
@@ -429,116 +263,3 @@ def late_submission_plugin(config):
     return step.plugin_inst
 
 
-_LOCAL: dict[str, object] = {}  # this process's local cluster and its client, kept for the next batch
-
-
-# The local cluster's settings. The scheduler hands a submission to a worker only when it is free
-# (a saturation of 1), so none waits behind a slow one while another worker idles, and there is no
-# work to steal. With no dashboard, the samplers that feed one (a stack sampler every 10 ms, system
-# metrics, event-loop ticks) only took CPU from grading: 1.2 of 70 CPU-seconds in a 12-submission batch.
-LOCAL_CLUSTER_CONFIG = {
-    "distributed.scheduler.worker-saturation": 1.0,
-    "distributed.scheduler.work-stealing": False,
-    "distributed.worker.profile.enabled": False,
-    "distributed.admin.system-monitor.interval": "5s",
-    "distributed.admin.tick.interval": "1s",
-    # dask starts an HTTP server in the scheduler and in each worker even without a dashboard, on every
-    # interface unless told otherwise (LOCAL_HTTP); these serve nothing: no task list, no worker logs
-    "distributed.scheduler.http.routes": [],
-    "distributed.worker.http.routes": [],
-}
-# Where those servers listen: loopback, on ports of the system's choosing.
-LOCAL_HTTP = {"dashboard_address": "127.0.0.1:0", "worker_dashboard_address": "127.0.0.1:0"}
-
-
-@contextlib.contextmanager
-def dask_client(scheduler: Access | None, workers: int):
-    """A client of the cluster at `scheduler` (checked by cluster.check_scheduler), else of a local cluster
-    of at least `workers` single-threaded workers: one submission at a time per worker, one math
-    thread per kernel. The local cluster talks in memory (inproc://): it opens no port.
-
-    The local cluster is kept for the rest of this process (closed when it exits), grown when a
-    batch asks for more workers: a later batch (the demo's next assignment, the next test)
-    finds its workers and its forkserver (nbgrader imported) started. Yields (client, the addresses of
-    the workers to use, None for all); (None, None) for one worker while no local cluster runs:
-    then the tasks run one after another in this process, in the same way."""
-    import dask
-    from distributed import Client, LocalCluster
-
-    if scheduler:
-        with connect(scheduler) as client:
-            yield client, None
-        return
-    if workers == 1 and "cluster" not in _LOCAL:
-        # one submission (grade-one) or one worker asked for: the same task, run in this process,
-        # without starting a cluster for it
-        yield None, None
-        return
-    cluster, client = _LOCAL.get("cluster"), _LOCAL.get("client")
-    if cluster is None or cluster.status.name != "running" or client.status != "running":
-        # A task only waits for the grading process it forks from this process's forkserver, so
-        # the workers are threads of this process: none has an interpreter to start or nbgrader
-        # to import.
-        with dask.config.set(LOCAL_CLUSTER_CONFIG):
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=False,
-                                   memory_limit=0, silence_logs=logging.ERROR, **LOCAL_HTTP)
-        client = Client(cluster)
-        _LOCAL.update(cluster=cluster, client=client)
-    elif len(cluster.workers) < workers:
-        with dask.config.set(LOCAL_CLUSTER_CONFIG):
-            cluster.scale(workers)
-    client.wait_for_workers(workers, timeout=300)
-    running = sorted(client.scheduler_info()["workers"])
-    yield client, (running[:workers] if len(running) > workers else None)
-
-
-class Progress:
-    """A tqdm bar: submissions done, counts by status, and the slowest submission so far."""
-
-    def write(self, text: str) -> None:
-        self.bar.write(text)
-
-    def __init__(self, total: int, assignment: str, skipped: int, enabled: bool):
-        from tqdm import tqdm
-
-        self.bar = tqdm(total=total, desc=f"grading {assignment}", unit="sub", file=sys.stderr, disable=not enabled,
-                        dynamic_ncols=True)
-        self.counts = dict.fromkeys(STATUSES, 0)
-        self.slowest = None
-        if skipped:
-            self.bar.write(f"{skipped} submissions unchanged since they were graded: kept (--force regrades them)")
-
-    def done(self, outcome: Outcome) -> None:
-        self.counts[outcome.status] = self.counts.get(outcome.status, 0) + 1
-        if self.slowest is None or outcome.seconds > self.slowest.seconds:
-            self.slowest = outcome
-        shown = {status: n for status, n in self.counts.items() if n}
-        shown["slowest"] = f"{self.slowest.student} {self.slowest.seconds:.1f}s"
-        self.bar.set_postfix(shown, refresh=False)
-        self.bar.update()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.bar.close()
-
-
-def load_outcomes(root: Path, assignment: str) -> dict[str, dict]:
-    path = root / "reports" / assignment / "outcomes.json"
-    try:
-        return {o["student"]: o for o in json.loads(path.read_text())}
-    except (OSError, ValueError):
-        return {}
-
-
-def save_outcomes(root: Path, assignment: str, outcomes: list[Outcome]) -> Path:
-    """Merge into reports/<A>/outcomes.json, written whole to a new file and renamed into place."""
-    path = root / "reports" / assignment / "outcomes.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    saved = load_outcomes(root, assignment)
-    saved.update({o.student: asdict(o) for o in outcomes})
-    fresh = path.with_suffix(".json.tmp")
-    fresh.write_text(json.dumps(sorted(saved.values(), key=lambda o: o["student"]), indent=1))
-    fresh.replace(path)
-    return path

@@ -19,6 +19,7 @@ from nbgrader.api import MissingEntry
 from . import coordinator
 from ..course import assignments, copy_course, gradebook_url, open_gradebook, read_notebook, source_notebook
 from .gradebook_rows import write_template
+from .outcomes import Outcome
 from ..reports.gradescope import results_json
 from ..reports.report import ClassResults, Row, class_results
 
@@ -46,7 +47,7 @@ def which_assignment(root: Path, path: Path) -> str:
 
 
 def grade_one(root: Path, path: Path, assignment: str | None = None, timeout: float = 900,
-              extra: list[str] | None = None) -> tuple[ClassResults, Row, coordinator.Outcome]:
+              extra: list[str] | None = None) -> tuple[ClassResults, Row, Outcome]:
     assignment = assignment or which_assignment(root, path)
     with tempfile.TemporaryDirectory(prefix="grade-one-") as scratch:
         course = copy_course(root, Path(scratch) / "course", parts=("source", "grader_tests", "release"))
