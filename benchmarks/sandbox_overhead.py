@@ -25,7 +25,7 @@ from vicourse.batch import coordinator, dask_tasks
 from vicourse.authoring import examples, release
 from vicourse.course import copy_course
 from vicourse.grading.executor import live_student
-from vicourse.grading.sandbox import isolation
+from vicourse.grading.sandbox_isolation import isolation
 
 ROOT = Path(__file__).resolve().parents[1]
 # each a set of c.Sandbox settings

@@ -22,7 +22,7 @@ from vicourse.batch import coordinator
 from vicourse.authoring import examples, release
 from vicourse.reports import report
 from vicourse.course import copy_course, read_notebook
-from vicourse.grading.sandbox import isolation
+from vicourse.grading.sandbox_isolation import isolation
 
 NAME = "05_gmvae"
 TRAINED = ("test_trained_vae", "test_trained_gmvae")

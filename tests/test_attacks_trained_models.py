@@ -26,7 +26,7 @@ from vicourse.batch import coordinator
 from vicourse.authoring import examples, release
 from vicourse.reports import report
 from vicourse.course import copy_course, read_notebook, source_notebook
-from vicourse.grading.sandbox import isolation
+from vicourse.grading.sandbox_isolation import isolation
 from vicourse.shipped.vi_torch import digit_arrays
 from vicourse.grading.trained_models import load_parameters
 

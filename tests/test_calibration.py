@@ -73,7 +73,7 @@ def test_a_variant_that_ends_its_process_is_named():
 
 def test_calibration_runs_in_the_sandbox(lost):
     """A variant is code as a student writes it: it must not see the course."""
-    from vicourse.grading.sandbox import isolation
+    from vicourse.grading.sandbox_isolation import isolation
 
     if isolation().sandboxed:
         assert set(lost["reads the course"]) == {"test_double"}

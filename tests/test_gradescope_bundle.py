@@ -27,7 +27,7 @@ from vicourse.__main__ import parse
 from vicourse.course import copy_course, read_notebook, source_notebook
 from vicourse.grading.executor import checks_in, load_grader_module
 from vicourse.lms.gradescope_bundle import grading_part
-from vicourse.grading.sandbox import isolation
+from vicourse.grading.sandbox_isolation import isolation
 from vicourse.authoring.solutions import MARK_SCHEME, MARKER_LINE
 
 A = "01_entropy_kl"

@@ -10,7 +10,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 from vicourse.grading import kernel_side
 from vicourse.grading.checking import StudentCodeError, TorchTensor, as_float, assert_close, assert_within_se, local_student
 from vicourse.grading.executor import live_student
-from vicourse.grading.sandbox import isolation
+from vicourse.grading.sandbox_isolation import isolation
 
 from conftest import ROOT
 

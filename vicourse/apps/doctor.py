@@ -16,7 +16,7 @@ from pathlib import Path
 from nbformat.v4 import new_code_cell, new_notebook
 
 from ..grading.executor import live_student
-from ..grading.sandbox import Sandbox, isolation
+from ..grading.sandbox_isolation import Sandbox, isolation
 
 PROBE = '''
 import os, resource, socket, sys

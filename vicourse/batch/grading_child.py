@@ -27,7 +27,7 @@ from nbgrader.nbgraderformat import common as nbgraderformat_common
 from ..grading import executor  # noqa: F401 - the preprocessor nbgrader_config.py names
 from ..course import check_config, kernel_environment, run_converter
 from .gradebook_rows import ignore_add_submission_warnings, read_rows
-from ..grading.sandbox import isolation
+from ..grading.sandbox_isolation import isolation
 from ..grading.sandbox_host import private_mount_namespace
 from .worker import RECEIVED
 from ..grading.staging import stage_folder

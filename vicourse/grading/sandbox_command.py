@@ -1,6 +1,6 @@
 """The bwrap command line of one sandboxed process, and what runs first inside it.
 
-vicourse/grading/sandbox.py decides what a kernel may use; this module turns that into
+c.Sandbox (vicourse/grading/sandbox_isolation.py) decides what a kernel may use; this module turns that into
 bubblewrap's arguments: the read-only system and Python environment, private
 size-capped tmpfs for home, /tmp and /dev/shm, the kernel's one writable host
 folder (its sockets), its own PID, network, IPC and UTS namespaces, a scrubbed
