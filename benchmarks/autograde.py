@@ -35,10 +35,9 @@ sys.path.insert(0, str(ROOT))
 from vicourse.batch import coordinator, dask_tasks
 from vicourse.batch.outcomes import STATUSES, Outcome
 from vicourse.batch.submitted import STAGED, stage
-
 from vicourse.authoring import examples, release  # noqa: E402
 from vicourse.course import copy_course, nbgrader, read_notebook, source_notebook  # noqa: E402
-from vicourse.grading.executor import load_grader_module  # noqa: E402
+from vicourse.grading.hidden_checks import load_grader_module  # noqa: E402
 
 A = "01_entropy_kl"
 # 05_gmvae's solution in the grading sandbox, one math thread, training included: 36.4 to 37.1 s

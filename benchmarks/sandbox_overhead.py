@@ -21,7 +21,6 @@ from pathlib import Path
 from nbformat.v4 import new_code_cell, new_notebook
 
 from vicourse.batch import coordinator, dask_tasks
-
 from vicourse.authoring import examples, release
 from vicourse.course import copy_course
 from vicourse.grading.executor import live_student

@@ -17,7 +17,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from vicourse.grading.executor import live_student, load_grader_module
+from vicourse.grading.executor import live_student
+from vicourse.grading.hidden_checks import load_grader_module
 
 
 class SealedModule(pytest.Module):

@@ -35,7 +35,7 @@ from vicourse.__main__ import feedback
 from vicourse.reports.html_safety import dangerous_url
 from vicourse.authoring.calibration import defined_names
 from vicourse.course import copy_course, read_notebook, source_notebook
-from vicourse.grading.executor import NEUTRALISED
+from vicourse.grading.graded_outputs import NEUTRALISED
 from vicourse.grading.sandbox_isolation import isolation
 from vicourse.grading.sandbox_host import course_key, uid_range
 

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import ASSIGNMENTS, VARIANT_KINDS, grader_module, partial_sample, read_notebook, ROOT, stock_sample
 from vicourse.authoring.calibration import agrees, expected_fractions, kept_fractions
-from vicourse.grading.executor import is_test_cell
+from vicourse.grading.graded_outputs import is_test_cell
 
 
 def lost(graded, submission):

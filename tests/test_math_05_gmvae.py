@@ -244,7 +244,7 @@ def test_references_reach_the_kernel_only_after_the_checks_they_would_answer(gra
     cell order, so each answer it sends must be defined, and checked, in an earlier cell."""
     from vicourse.authoring.calibration import defined_names
     from vicourse.course import read_notebook, source_notebook
-    from vicourse.grading.executor import is_test_cell
+    from vicourse.grading.graded_outputs import is_test_cell
 
     cells = read_notebook(source_notebook(ROOT, NAME)).cells
     ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in cells]

@@ -20,7 +20,7 @@ from sklearn.neighbors import NearestNeighbors
 from conftest import ROOT
 from vicourse.grading.checking import TorchTensor, local_student, set_grading_secret
 from vicourse.course import read_notebook, source_notebook
-from vicourse.grading.executor import run_check
+from vicourse.grading.hidden_checks import run_check
 from vicourse.shipped.vi_torch import digit_arrays
 from vicourse.grading.trained_models import load_parameters
 

@@ -51,7 +51,7 @@ def calibrate(root, assignment: str) -> bool:
     """Print what each calibration variant loses; False if any differs from its grader module."""
     from ..authoring.calibration import agrees, expected_fractions, grade_variants, kept_fractions, variants_of
     from ..course import source_notebook
-    from ..grading.executor import load_grader_module
+    from ..grading.hidden_checks import load_grader_module
 
     os.environ.setdefault("MPLBACKEND", "Agg")
     module = load_grader_module(root / "grader_tests", assignment)

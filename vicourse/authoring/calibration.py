@@ -51,7 +51,8 @@ from nbgrader.utils import is_grade, is_solution
 
 from ..grading.checking import Student, local_transport, set_grading_secret
 from ..course import run_module_command
-from ..grading.executor import is_test_cell, load_checks, run_check_scored
+from ..grading.graded_outputs import is_test_cell
+from ..grading.hidden_checks import load_checks, run_check_scored
 from ..grading.sandbox import run_sandboxed
 from ..shipped import working_copy
 from .solutions import HIDDEN_BLOCK

@@ -48,7 +48,7 @@ from nbgrader.utils import determine_grade
 
 from ..authoring.release import generate_releases
 from ..course import check_config, gradebook_url, open_gradebook, read_notebook
-from ..grading.executor import CHECK_FAILED, is_test_cell
+from ..grading.graded_outputs import CHECK_FAILED, is_test_cell
 from ..grading.sandbox_isolation import isolation
 from . import worker_view
 from .cluster import check_scheduler

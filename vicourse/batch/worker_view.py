@@ -102,7 +102,7 @@ def restore_rubrics(files: dict[str, bytes], rubrics: dict) -> None:
     stock autograde writes them: the stored text, made harmless as every markdown cell is."""
     import nbformat
 
-    from ..grading.executor import harmless_markdown
+    from ..grading.graded_outputs import harmless_markdown
 
     for name, cells in rubrics.items():
         path = f"{name}.ipynb"

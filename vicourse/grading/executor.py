@@ -9,8 +9,9 @@
   and carries on, so one bad cell never costs the whole submission;
 * after the last cell, while the kernel is still alive, runs the hidden check
   for every autograded test cell (`grader_tests/test_<notebook>.py`, function
-  named like the cell's grade id) in *this* process, and records a failure as
-  an error output at the top of that cell, which nbgrader scores as zero.
+  named like the cell's grade id; hidden_checks.py) in *this* process, and records a
+  failure as an error output at the top of that cell, which nbgrader scores as zero
+  (graded_outputs.py: what this process writes, and keeps of the kernel's outputs).
 
 The same class executes a submission for `pytest grader_tests --submission`
 (see `live_student`).
@@ -21,124 +22,23 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
-import re
-import sys
 import time
-import types
 from pathlib import Path
 
 from nbclient.exceptions import CellTimeoutError
 from nbclient.util import run_sync
 from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
-from nbgrader.utils import is_grade, is_solution
 from traitlets import Float, Int, Unicode
 
-from .checking import PartialCredit, Student, set_grading_secret
-from .grader_files import grader_file
-from ..reports.html_safety import safe_markdown
+from .checking import Student, set_grading_secret
+from .graded_outputs import (CHECK_FAILED, SAFE_MIME_TYPES, error_output, harmless_markdown, is_test_cell,
+                             neutralise_results, numeric_sizes, score_outputs)
+from .hidden_checks import load_checks, run_check_scored
 from .kernel_calls import KernelTransport, ensure_async_call
 from .sandbox import SandboxedKernelManager
 
 log = logging.getLogger("vicourse.grading")
-
-CHECK_FAILED = "HiddenCheckFailed"
-# A kernel's execute_result in a test cell is kept as display_data: nbgrader reads the first
-# execute_result of a test cell as its score, and only the grading process may write one.
-NEUTRALISED = "vicourse: execute_result from the kernel, not a score"
-# Output types kept from a student's kernel. HTML, JavaScript and SVG can carry scripts that
-# would run in a TA's browser (formgrader, feedback); everything else renders as text or pixels.
-SAFE_MIME_TYPES = ("text/plain", "image/png", "image/jpeg", "image/gif", "text/latex", "application/json")
-
-
-def load_grader_module(graders_dir: str | os.PathLike, notebook: str):
-    """The hidden grader module for a notebook, or None if it has none.
-
-    Sealed: the source is read and compiled in memory, never through the import
-    system, so no `.pyc` in `__pycache__` (planted or stale) is ever trusted, and
-    grader_tests never has to be on sys.path (so the kernel cannot import it).
-    """
-    path = grader_file(graders_dir, notebook)
-    if not path.is_file():
-        return None
-    name = f"vicourse_graders_{notebook}"
-    module = types.ModuleType(name)
-    module.__file__ = str(path)
-    code = compile(path.read_bytes(), str(path), "exec", dont_inherit=True)
-    sys.modules[name] = module  # dataclasses and pickling look modules up by name
-    exec(code, module.__dict__)
-    return module
-
-
-def load_checks(graders_dir: str | os.PathLike, notebook: str) -> dict:
-    """The hidden checks for a notebook: {test cell grade id: check function}."""
-    module = load_grader_module(graders_dir, notebook)
-    return {} if module is None else checks_in(module)
-
-
-def checks_in(module) -> dict:
-    """A grader module's checks: its callables named test_<grade id>."""
-    return {n: f for n, f in vars(module).items() if n.startswith("test_") and callable(f)}
-
-
-HTML_TAG = re.compile(r"<[a-zA-Z!/?]")
-MARKDOWN_TAGS = {"a", "b", "i", "em", "strong", "code", "pre", "sub", "sup", "br", "p", "span", "div", "ul", "ol",
-                 "li", "blockquote", "hr", "table", "thead", "tbody", "tr", "th", "td", "img", "h1", "h2", "h3",
-                 "h4", "h5", "h6", "del", "kbd", "details", "summary"}
-
-
-def harmless_markdown(source: str) -> str:
-    """Markdown that cannot run anything in a viewer's browser (formgrader, feedback): links to
-    javascript:, vbscript: and data: URLs become "#", and raw HTML keeps only plain tags and
-    http(s) links (scripts and event handlers are escaped into text)."""
-    source = safe_markdown(source)
-    if not HTML_TAG.search(source):
-        return source
-    import bleach
-
-    return bleach.clean(source, tags=MARKDOWN_TAGS, attributes={"a": ["href", "title"], "img": ["src", "alt"]},
-                        protocols=["http", "https", "mailto"], strip=False)
-
-
-def numeric_sizes(metadata) -> dict:
-    """An output's metadata reduced to what renders safely: each image's numeric width and height.
-    (nbconvert writes them into the <img> tag unquoted: "1 onerror=..." would be an event handler.)"""
-    kept = {}
-    for mime, fields in (metadata or {}).items() if isinstance(metadata, dict) else ():
-        if isinstance(fields, dict):
-            sizes = {k: v for k, v in fields.items() if k in ("width", "height")
-                     and isinstance(v, (int, float)) and not isinstance(v, bool)}
-            if sizes:
-                kept[mime] = sizes
-    return kept
-
-
-def is_test_cell(cell) -> bool:
-    return cell.cell_type == "code" and is_grade(cell) and not is_solution(cell)
-
-
-def error_output(ename: str, message: str) -> NotebookNode:
-    return NotebookNode(output_type="error", ename=ename, evalue=message, traceback=[f"{ename}: {message}"])
-
-
-def neutralise_results(cell) -> None:
-    """Turn every execute_result of a test cell into display_data: what the student's kernel
-    printed stays visible, but stock nbgrader can no longer read it as the cell's score."""
-    for i, output in enumerate(cell.get("outputs", [])):
-        if output.get("output_type") == "execute_result":
-            cell.outputs[i] = NotebookNode(output_type="display_data", data=output.get("data", {}),
-                                           metadata={"vicourse": NEUTRALISED})
-
-
-def score_outputs(points: float, kept: float, message: str) -> list[NotebookNode]:
-    """The outputs that give a test cell `kept` of its `points` under stock nbgrader's
-    partial credit (the first execute_result of a test cell, a number of points)."""
-    score = float(points) * kept
-    return [NotebookNode(output_type="stream", name="stdout",
-                         text=f"Hidden check: {message}; this cell earns {score:g} of its {float(points):g} points.\n"),
-            NotebookNode(output_type="execute_result", execution_count=None, metadata={},
-                         data={"text/plain": repr(score)})]
 
 
 class ExecuteWithChecks(Execute):
@@ -373,26 +273,6 @@ class ExecuteWithChecks(Execute):
                 cell.outputs.insert(0, error_output(CHECK_FAILED, message))
                 log.info("%s: %s", grade_id, message)
         self._record["finished"] = True
-
-
-def run_check_scored(check, student: Student) -> tuple[str | None, float]:
-    """(None, 1.0) if the check passes; otherwise the message for the student and the
-    fraction of the points kept (0.0 unless the check raised PartialCredit)."""
-    try:
-        check(student)
-    except PartialCredit as exc:
-        return str(exc), exc.kept
-    except AssertionError as exc:
-        return str(exc) or "the hidden check failed", 0.0
-    except Exception:  # noqa: BLE001 - a broken check must not stop the batch
-        log.exception("hidden check %s crashed", check.__name__)
-        return "the hidden check could not run on this submission; ask your instructor", 0.0
-    return None, 1.0
-
-
-def run_check(check, student: Student) -> str | None:
-    """None if the check passes, otherwise the message for the student."""
-    return run_check_scored(check, student)[0]
 
 
 @contextlib.contextmanager

@@ -4,7 +4,7 @@ Student text reaches HTML in the feedback pages (the student's own notebook, gra
 reports (names, notes, answer cells) and formgrader (the TA's browser). Three layers:
 
 * the graded notebook holds no script: the grading process keeps only safe output types and
-  numeric image sizes (vicourse/grading/executor.py), and escapes raw HTML and neutralises
+  numeric image sizes (vicourse/grading/graded_outputs.py), and escapes raw HTML and neutralises
   links to `javascript:`, `vbscript:` and `data:` URLs in markdown (`safe_markdown`), so
   formgrader, which renders the notebook itself, is covered too;
 * each page the course writes has such links made inert once more, after rendering, where

@@ -17,7 +17,7 @@ from nbgrader.utils import determine_grade
 
 from ..course import check_config, open_gradebook, read_notebook
 from ..lms.deadlines import lateness
-from ..grading.executor import is_test_cell
+from ..grading.graded_outputs import is_test_cell
 from .labels import assignment_labels
 
 
@@ -156,7 +156,7 @@ def test_messages(graded_path: Path) -> dict[str, str]:
                 said.append("the cell wrote to stderr, which nbgrader scores as zero")
         outputs = cell.get("outputs", [])
         # a partial-credit note is the stream just before the score, the only execute_result
-        # left in a test cell (grading/executor.py: score_outputs; kernel-made ones are neutralised)
+        # left in a test cell (grading/graded_outputs.py: score_outputs; kernel-made ones are neutralised)
         if len(outputs) >= 2 and outputs[-1].get("output_type") == "execute_result":
             said.append(str(outputs[-2].get("text", "")).strip())
         messages[cell.metadata.nbgrader["grade_id"]] = "; ".join(said)[:2000] or "no points"
