@@ -51,7 +51,7 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session")
 def nb(request):
-    """The submission's namespace, as a vicourse.grading.checking.Student."""
+    """The submission's namespace, as a vicourse.grading.student.Student."""
     submission = request.config.getoption("--submission")
     if submission is None:
         pytest.skip("no --submission given")

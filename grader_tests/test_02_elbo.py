@@ -1,6 +1,6 @@
 """Hidden checks for assignment 02_elbo (the evidence lower bound).
 
-Each check receives a `Student` (vicourse.grading.checking) and compares the student's
+Each check receives a `Student` (vicourse.grading.student) and compares the student's
 results with private reference implementations on the notebook's example and on
 unseen random inputs drawn from the grading secret (`hidden_rng`). Multi-item blocks
 are scored right minus wrong (`grade_items`) on balanced keys.

@@ -1,6 +1,6 @@
 """Hidden checks for assignment 04_em (EM for Gaussian mixtures as coordinate ascent on F).
 
-Each check receives a `Student` (vicourse.grading.checking) and compares the student's
+Each check receives a `Student` (vicourse.grading.student) and compares the student's
 results with private reference implementations (Cholesky densities from
 scipy.linalg, weighted scatter matrices) on the notebook's example and on
 unseen random mixtures drawn from the grading secret (`hidden_rng`).  Log-likelihoods and free energies are totals over the

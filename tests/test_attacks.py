@@ -444,7 +444,8 @@ def test_hidden_inputs_do_not_repeat_from_one_batch_to_the_next(tmp_path):
     batch whose secret made the table, and nothing in the next one."""
     import hmac
 
-    from vicourse.grading.checking import local_student, set_grading_secret
+    from vicourse.grading.checking import set_grading_secret
+    from vicourse.grading.student import local_student
 
     root = copy_course(ROOT, tmp_path / "course", parts=("source", "grader_tests"))
     release.generate_releases(root, [NAME])

@@ -8,9 +8,10 @@ import torch
 from nbformat.v4 import new_code_cell, new_notebook
 
 from vicourse.grading import kernel_side
-from vicourse.grading.checking import StudentCodeError, TorchTensor, as_float, assert_close, assert_within_se, local_student
+from vicourse.grading.checking import TorchTensor, as_float, assert_close, assert_within_se
 from vicourse.grading.executor import live_student
 from vicourse.grading.sandbox_isolation import isolation
+from vicourse.grading.student import StudentCodeError, local_student
 
 from conftest import ROOT
 

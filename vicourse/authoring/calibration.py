@@ -13,7 +13,7 @@ Before a cell is re-run, the names it binds are removed, so a variant cell that
 raises leaves its names undefined, as in a fresh run, instead of silently
 keeping the solution's.  Every hidden check then runs through the same
 `run_check`, with requests and replies passed through JSON exactly as with a
-kernel (`checking.local_student`).  Each variant is graded in a forked copy of
+kernel (`student.local_student`).  Each variant is graded in a forked copy of
 the executed notebook, as many at once as there are cores, so nothing a
 variant does outlives it.  A check that has the student's code train a model
 (`Student.training`) names the answer cells that training runs; its reply is
@@ -49,11 +49,12 @@ import nbformat
 from nbformat import NotebookNode
 from nbgrader.utils import is_grade, is_solution
 
-from ..grading.checking import Student, local_transport, set_grading_secret
+from ..grading.checking import set_grading_secret
 from ..course import run_module_command
 from ..grading.graded_outputs import is_test_cell
 from ..grading.hidden_checks import load_checks, run_check_scored
 from ..grading.sandbox import run_sandboxed
+from ..grading.student import Student, local_transport
 from ..shipped import working_copy
 from .solutions import HIDDEN_BLOCK
 

@@ -31,12 +31,13 @@ from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
 from traitlets import Float, Int, Unicode
 
-from .checking import Student, set_grading_secret
+from .checking import set_grading_secret
 from .graded_outputs import (CHECK_FAILED, SAFE_MIME_TYPES, error_output, harmless_markdown, is_test_cell,
                              neutralise_results, numeric_sizes, score_outputs)
 from .hidden_checks import load_checks, run_check_scored
 from .kernel_calls import KernelTransport, ensure_async_call
 from .sandbox import SandboxedKernelManager
+from .student import Student
 
 log = logging.getLogger("vicourse.grading")
 

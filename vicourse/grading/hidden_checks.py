@@ -12,8 +12,9 @@ import os
 import sys
 import types
 
-from .checking import PartialCredit, Student
+from .checking import PartialCredit
 from .grader_files import grader_file
+from .student import Student
 
 log = logging.getLogger("vicourse.grading")
 

@@ -1,6 +1,6 @@
 """Calling the student's code in a live Jupyter kernel and reading back plain data.
 
-`KernelTransport` is the transport behind `vicourse.grading.checking.Student` when the
+`KernelTransport` is the transport behind `vicourse.grading.student.Student` when the
 student's notebook runs in a kernel (during `nbgrader autograde`, or under
 `pytest grader_tests --submission`).  Each request is a short, silent execute
 request (no echo of the code, no history) that calls `kernel_side.py` and prints
@@ -11,7 +11,7 @@ itself (hidden inputs can be 200,000 numbers) travel in the execute request's
 metadata, where the kernel only decodes JSON: written into the code, IPython
 would transform, parse and compile them, and echo them on IOPub, about six times
 slower.  Numeric arrays in a request are base64 of their raw bytes
-(vicourse.grading.checking.encode_argument), a tenth of the cost of JSON lists.
+(vicourse.grading.student.encode_argument), a tenth of the cost of JSON lists.
 
 What the transport trusts, given that the kernel may be hostile (it can print
 anything, install IPython hooks and input transformers, patch any module, and

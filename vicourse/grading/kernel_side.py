@@ -29,7 +29,7 @@ def decode_argument(x):
 
 
 def decode_array(data):
-    """A numpy array from raw bytes in base64 (see vicourse.grading.checking.encode_argument), or from
+    """A numpy array from raw bytes in base64 (see vicourse.grading.student.encode_argument), or from
     nested lists. Writable, as an array the student built would be."""
     if not isinstance(data, dict):
         return data
