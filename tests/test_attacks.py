@@ -33,7 +33,7 @@ from vicourse.authoring import examples, release
 from vicourse.reports import report
 from vicourse.__main__ import feedback
 from vicourse.reports.html_safety import dangerous_url
-from vicourse.authoring.calibration import defined_names
+from vicourse.authoring.variant_grader import defined_names
 from vicourse.course import copy_course, read_notebook, source_notebook
 from vicourse.grading.graded_outputs import NEUTRALISED
 from vicourse.grading.sandbox_isolation import isolation

@@ -5,7 +5,8 @@ in this order, by one sandboxed calibration process."""
 import pytest
 
 from conftest import ROOT
-from vicourse.authoring.calibration import defined_names, grade_variants
+from vicourse.authoring.calibration import grade_variants
+from vicourse.authoring.variant_grader import defined_names
 
 TOY = ROOT / "tests" / "fixtures" / "toy_course"
 VARIANTS = {
@@ -84,7 +85,7 @@ def test_a_training_call_is_reused_by_variants_that_leave_its_cells_alone(tmp_pa
     the calibration trains once for the solution and again only for a variant of those cells."""
     from nbformat.v4 import new_code_cell, new_notebook
 
-    from vicourse.authoring.calibration import VariantGrader
+    from vicourse.authoring.variant_grader import VariantGrader
 
     log = tmp_path / "trainings.txt"
 

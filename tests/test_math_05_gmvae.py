@@ -242,7 +242,7 @@ def test_model_answers_match_the_tables(nb):
 def test_references_reach_the_kernel_only_after_the_checks_they_would_answer(grader):
     """A training check binds reference answers in the kernel (docs/trained-models.md). Checks run in
     cell order, so each answer it sends must be defined, and checked, in an earlier cell."""
-    from vicourse.authoring.calibration import defined_names
+    from vicourse.authoring.variant_grader import defined_names
     from vicourse.course import read_notebook, source_notebook
     from vicourse.grading.graded_outputs import is_test_cell
 
