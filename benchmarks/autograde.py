@@ -32,10 +32,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from vicourse.authoring import examples, release  # noqa: E402
 from vicourse.batch import coordinator, dask_tasks
 from vicourse.batch.outcomes import STATUSES, Outcome
 from vicourse.batch.submitted import STAGED, stage
-from vicourse.authoring import examples, release  # noqa: E402
 from vicourse.course import copy_course, nbgrader, read_notebook, source_notebook  # noqa: E402
 from vicourse.grading.hidden_checks import load_grader_module  # noqa: E402
 

@@ -16,12 +16,12 @@ import nbformat
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-from vicourse.batch import coordinator
 from vicourse.authoring import examples, release
-from vicourse.reports import report  # noqa: E402
 from vicourse.authoring.calibration import grade_variants  # noqa: E402
+from vicourse.batch import coordinator
 from vicourse.course import copy_course, read_notebook, source_notebook  # noqa: E402
 from vicourse.grading.hidden_checks import load_grader_module  # noqa: E402
+from vicourse.reports import report  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 

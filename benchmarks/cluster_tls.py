@@ -36,8 +36,8 @@ sys.path.insert(0, str(ROOT))
 
 import nbformat  # noqa: E402
 
-from vicourse.batch import coordinator, cluster_certs
 from vicourse.authoring import examples, release  # noqa: E402
+from vicourse.batch import cluster_certs, coordinator
 from vicourse.course import copy_course, read_notebook, run_module_command, source_notebook  # noqa: E402
 
 A = "01_entropy_kl"

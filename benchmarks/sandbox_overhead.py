@@ -20,8 +20,8 @@ from pathlib import Path
 
 from nbformat.v4 import new_code_cell, new_notebook
 
-from vicourse.batch import coordinator, dask_tasks
 from vicourse.authoring import examples, release
+from vicourse.batch import coordinator, dask_tasks
 from vicourse.course import copy_course
 from vicourse.grading.executor import live_student
 from vicourse.grading.sandbox_isolation import isolation

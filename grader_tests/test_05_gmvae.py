@@ -34,8 +34,8 @@ import torch
 
 from vicourse.grading.checking import TorchTensor, Variant, as_array, as_float, assert_close, hidden_rng
 from vicourse.grading.secret_images import GlyphWorld, binarized
-from vicourse.shipped.vi_torch import digit_arrays
 from vicourse.grading.trained_models import load_parameters
+from vicourse.shipped.vi_torch import digit_arrays
 
 # float32 work on sums of 64 pixels: relative 1e-4 with a small absolute floor
 F32 = {"rtol": 1e-4, "atol": 1e-4}

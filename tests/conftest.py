@@ -34,16 +34,16 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from vicourse.batch import coordinator
-from vicourse.authoring import examples, release
-from vicourse.reports import report
 from vicourse import shipped
+from vicourse.authoring import examples, release
 from vicourse.authoring.calibration import grade_variants, variants_of
+from vicourse.authoring.solutions import MARKER_LINE, HIDDEN_BLOCK
+from vicourse.batch import coordinator
 from vicourse.course import assignments, copy_course, read_notebook, source_notebook
 from vicourse.grading.executor import live_student
 from vicourse.grading.hidden_checks import checks_in, load_grader_module
+from vicourse.reports import report
 from vicourse.shipped import working_copy
-from vicourse.authoring.solutions import MARKER_LINE, HIDDEN_BLOCK
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENTS = assignments(ROOT)

@@ -28,16 +28,16 @@ from nbformat.v4 import new_code_cell
 
 from attacks import FORGED_SCORE, MARKDOWN_INJECTION, MEMORY_SPREAD, SHADOW_FILES, attack_cells
 from conftest import ROOT, grader_module
-from vicourse.batch import coordinator
-from vicourse.authoring import examples, release
-from vicourse.reports import report
 from vicourse.__main__ import feedback
-from vicourse.reports.html_safety import dangerous_url
+from vicourse.authoring import examples, release
 from vicourse.authoring.variant_grader import defined_names
+from vicourse.batch import coordinator
 from vicourse.course import copy_course, read_notebook, source_notebook
 from vicourse.grading.graded_outputs import NEUTRALISED
-from vicourse.grading.sandbox_isolation import isolation
 from vicourse.grading.sandbox_host import course_key, uid_range
+from vicourse.grading.sandbox_isolation import isolation
+from vicourse.reports import report
+from vicourse.reports.html_safety import dangerous_url
 
 NAME = "01_entropy_kl"
 ISOLATION = isolation()

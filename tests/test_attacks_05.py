@@ -18,11 +18,11 @@ from nbformat.v4 import new_code_cell
 
 from attacks import CHEAT_ANSWERS, GMVAE_CHEATS
 from conftest import ROOT, TEST_SECRET
-from vicourse.batch import coordinator
 from vicourse.authoring import examples, release
-from vicourse.reports import report
+from vicourse.batch import coordinator
 from vicourse.course import copy_course, read_notebook
 from vicourse.grading.sandbox_isolation import isolation
+from vicourse.reports import report
 
 NAME = "05_gmvae"
 TRAINED = ("test_trained_vae", "test_trained_gmvae")
@@ -48,7 +48,8 @@ def graded(tmp_path_factory):
     outcomes = coordinator.grade_all(root, NAME, workers=2, timeout=900, secret=TEST_SECRET,
                                extra=["--ExecuteWithChecks.check_timeout=10"])
     _, scores, _, _ = report.question_scores(root, NAME)
-    records = {name: json.loads((root / coordinator.RESULTS / name / f"{NAME}.json").read_text()) for name in submissions}
+    records = {name: json.loads((root / coordinator.RESULTS / name / f"{NAME}.json").read_text())
+               for name in submissions}
     return {"outcomes": {o.student: o for o in outcomes}, "scores": scores, "records": records}
 
 

@@ -22,13 +22,13 @@ from nbformat.v4 import new_code_cell
 
 from attacks import NO_TRAINING, TRAINS, TRAINED_MODEL_ATTACKS
 from conftest import ROOT, TEST_SECRET, grader_module
-from vicourse.batch import coordinator
 from vicourse.authoring import examples, release
-from vicourse.reports import report
+from vicourse.batch import coordinator
 from vicourse.course import copy_course, read_notebook, source_notebook
 from vicourse.grading.sandbox_isolation import isolation
-from vicourse.shipped.vi_torch import digit_arrays
 from vicourse.grading.trained_models import load_parameters
+from vicourse.reports import report
+from vicourse.shipped.vi_torch import digit_arrays
 
 NAME = "06_vqvae"
 TRAINED = ("test_trained_vqvae", "test_trained_prior")

@@ -37,10 +37,10 @@ from nbformat.v4 import new_code_cell
 
 from attacks import CLUSTER_ATTACK
 from conftest import ROOT
-from vicourse.batch import coordinator
 from vicourse.authoring import examples, release
-from vicourse.reports import report
+from vicourse.batch import coordinator
 from vicourse.course import copy_course, nbgrader, read_notebook, run_module_command, source_notebook
+from vicourse.reports import report
 
 TOY = ROOT / "tests" / "fixtures" / "toy_course"
 A = "00_toy"

@@ -38,11 +38,11 @@ from nbformat.v4 import new_markdown_cell
 
 from conftest import ROOT
 from test_cluster import A, OPTIONS, TOY, Cluster, free_port
+from vicourse.__main__ import cluster_certs as cluster_certs_command
+from vicourse.authoring import examples, release
 from vicourse.batch import cluster, cluster_certs, coordinator, dask_tasks
 from vicourse.batch.outcomes import Outcome
 from vicourse.batch.submitted import stage
-from vicourse.authoring import examples, release
-from vicourse.__main__ import cluster_certs as cluster_certs_command
 from vicourse.course import copy_course, nbgrader, read_notebook, run_module_command, source_notebook
 
 RUBRIC = "the answer names doubling as linear; RUBRIC-7f3c"

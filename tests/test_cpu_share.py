@@ -18,11 +18,11 @@ import pytest
 from nbformat.v4 import new_code_cell
 
 from conftest import ROOT
-from vicourse.batch import coordinator
 from vicourse.authoring import examples, release
-from vicourse.reports import report
+from vicourse.batch import coordinator
 from vicourse.course import copy_course, read_notebook, source_notebook
 from vicourse.grading.sandbox_isolation import isolation
+from vicourse.reports import report
 
 NAME = "06_vqvae"
 ISOLATION = isolation()

@@ -26,8 +26,8 @@ import nbformat
 import pytest
 
 from conftest import ROOT
-from vicourse.batch import coordinator
 from vicourse.authoring import examples, release
+from vicourse.batch import coordinator
 from vicourse.course import copy_course, nbgrader, read_notebook, source_notebook
 
 TOY = ROOT / "tests" / "fixtures" / "toy_course"
@@ -297,7 +297,8 @@ def test_real_students_submit_one_swaps_in_a_link_and_collect_refuses_it(machine
     assert refused[f"{mine.name}/{A}.ipynb"] == refused[f"{mine.name}/test_{A}.py"] == "a symbolic link: not collected"
     assert refused[forged.name] == f"submitted in {bob}'s name but owned by {mallory}: not collected"
 
-    outcomes = {o.student: o for o in coordinator.grade_all(course, A, workers=1, timeout=300, progress=False)}  # make grade
+    # make grade
+    outcomes = {o.student: o for o in coordinator.grade_all(course, A, workers=1, timeout=300, progress=False)}
     assert outcomes[bob].status == "graded" and outcomes[bob].score == 3
     assert outcomes[mallory].status == "unreadable" and "no notebook" in outcomes[mallory].notes[0]
     grader_bytes = (course / "grader_tests" / f"test_{A}.py").read_bytes()

@@ -21,14 +21,14 @@ import nbformat
 import pytest
 
 from conftest import ROOT
-from vicourse.authoring import examples, release
-from vicourse.reports import gradescope
 from vicourse.__main__ import parse
+from vicourse.authoring import examples, release
+from vicourse.authoring.solutions import MARK_SCHEME, MARKER_LINE
 from vicourse.course import copy_course, read_notebook, source_notebook
 from vicourse.grading.hidden_checks import checks_in, load_grader_module
-from vicourse.lms.gradescope_bundle import grading_part
 from vicourse.grading.sandbox_isolation import isolation
-from vicourse.authoring.solutions import MARK_SCHEME, MARKER_LINE
+from vicourse.lms.gradescope_bundle import grading_part
+from vicourse.reports import gradescope
 
 A = "01_entropy_kl"
 FORGED = {"score": 1000.0, "output": "forged by the submission", "tests": []}

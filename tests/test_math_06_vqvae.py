@@ -18,12 +18,12 @@ from scipy.stats import entropy
 from sklearn.neighbors import NearestNeighbors
 
 from conftest import ROOT
-from vicourse.grading.checking import TorchTensor, set_grading_secret
-from vicourse.grading.student import local_student
 from vicourse.course import read_notebook, source_notebook
+from vicourse.grading.checking import TorchTensor, set_grading_secret
 from vicourse.grading.hidden_checks import run_check
-from vicourse.shipped.vi_torch import digit_arrays
+from vicourse.grading.student import local_student
 from vicourse.grading.trained_models import load_parameters
+from vicourse.shipped.vi_torch import digit_arrays
 
 NAME = "06_vqvae"
 SEED = 0  # the notebook's

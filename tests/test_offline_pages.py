@@ -24,11 +24,11 @@ from traitlets.config.loader import PyFileConfigLoader
 
 from conftest import ROOT, TEST_SECRET
 from headless_chromium import missing, offline_browser
-from vicourse.batch import coordinator
-from vicourse.authoring import release
-from vicourse.reports import all_reports
 from vicourse.__main__ import feedback
+from vicourse.authoring import release
+from vicourse.batch import coordinator
 from vicourse.course import copy_course
+from vicourse.reports import all_reports
 from vicourse.reports.html_safety import notebook_page
 
 A = "01_entropy_kl"

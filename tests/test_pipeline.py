@@ -15,15 +15,15 @@ import nbformat
 import pytest
 
 from conftest import ROOT, STARTED_WITH
-from vicourse.batch import coordinator, dask_tasks, submitted
 from vicourse.authoring import examples, release
-from vicourse.reports import grades_table, report
+from vicourse.batch import coordinator, dask_tasks, submitted
+from vicourse.batch.gradebook_rows import write_template
 from vicourse.batch.outcomes import Outcome
 from vicourse.batch.worker import start_forkserver
 from vicourse.course import (alembic_head, check_config, copy_course, nbgrader, open_gradebook, read_notebook,
                              source_notebook, with_tools_on_path)
-from vicourse.batch.gradebook_rows import write_template
 from vicourse.grading.grader_files import grader_imports
+from vicourse.reports import grades_table, report
 
 TOY = ROOT / "tests" / "fixtures" / "toy_course"
 

@@ -7,11 +7,11 @@ import sys
 import pytest
 
 from conftest import ASSIGNMENTS, ROOT
-from vicourse.authoring import examples
 from vicourse import shipped
-from vicourse.course import copy_course, nbgrader, read_notebook, source_notebook
+from vicourse.authoring import examples
 from vicourse.authoring.release import MARKERS, release_problems
 from vicourse.authoring.solutions import build_solutions, student_safe
+from vicourse.course import copy_course, nbgrader, read_notebook, source_notebook
 
 
 def cells_of(path):

@@ -26,11 +26,11 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
-from vicourse.batch import coordinator
 from vicourse.authoring import examples, release
-from vicourse.reports import gradescope, all_reports
+from vicourse.batch import coordinator
 from vicourse.course import (copy_course, nbgrader, open_gradebook, read_notebook, run_module_command,
                              source_notebook)
+from vicourse.reports import all_reports, gradescope
 from vicourse.reports.report import question_scores
 
 TOY = ROOT / "tests" / "fixtures" / "toy_course"

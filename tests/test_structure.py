@@ -22,8 +22,8 @@ import re
 import pytest
 
 from conftest import ASSIGNMENTS, ROOT
-from vicourse.course import read_notebook, source_notebook
 from vicourse.authoring.solutions import mark_scheme
+from vicourse.course import read_notebook, source_notebook
 
 POINTS_LINE = re.compile(r"^\*\*Points: (\d+(?:\.\d+)?)\*\* \((\d+(?:\.\d+)?) autograded, (\d+(?:\.\d+)?) written "
                          r"and graded by hand\)\.$", re.M)

@@ -16,8 +16,8 @@ from .apps.command_line import EXIT_CODES, Refused
 
 # Imported here for scripts and tests that call them directly.
 from .apps.commands_authoring import calibrate  # noqa: F401
-from .apps.commands_course import cluster_certs, doctor  # noqa: F401
 from .apps.commands_collect import collect  # noqa: F401
+from .apps.commands_course import cluster_certs, doctor  # noqa: F401
 from .apps.commands_feedback import export, feedback  # noqa: F401
 from .apps.commands_grading import grade  # noqa: F401
 

@@ -57,8 +57,8 @@ def assignment_arguments(parser: argparse.ArgumentParser, optional: bool = False
 def open_course(args) -> Path:
     """The course folder named by --course (or found from here), with its config checked: a broken
     or misspelt nbgrader_config.py stops the command before it does anything."""
-    from .config_check import ConfigError
     from ..course import DB_URLS, check_config, course_root
+    from .config_check import ConfigError
 
     try:
         root = course_root(getattr(args, "course", None))

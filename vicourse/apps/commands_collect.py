@@ -12,8 +12,8 @@ from .command_line import (FAILED, OK, Refused, assignment_arguments, course_opt
 
 def collect(root, assignment: str) -> int:
     """Stock `nbgrader zip_collect` with the course's plugins (vicourse/lms/collect.py), then what it did."""
-    from ..lms.collect import summary
     from ..course import nbgrader
+    from ..lms.collect import summary
     from ..lms.roster import names_from_collect, write_names
 
     archive = root / "downloaded" / assignment / "archive"

@@ -62,8 +62,8 @@ def run_demo(args) -> int:
 
 
 def run_reset(args) -> int:
-    from . import reset
     from ..course import gradebook_url
+    from . import reset
 
     root = open_course(args)
     url = gradebook_url(root)

@@ -37,7 +37,7 @@ def grade_run(root, assignment: str, workers: int, timeout: float, cell_timeout:
     from ..batch import coordinator
     from ..batch.outcomes import STATUSES, load_outcomes
     from ..batch.submitted import students
-    from ..reports import grades_table, all_reports
+    from ..reports import all_reports, grades_table
 
     if not only and not students(root, assignment):
         folder = root / "submitted"
@@ -128,7 +128,7 @@ def run_grade(args) -> int:
 
 
 def run_report(args) -> int:
-    from ..reports import grades_table, all_reports
+    from ..reports import all_reports, grades_table
 
     root = open_course(args)
     for name in known_assignments(root, args.assignments, "report"):

@@ -21,8 +21,8 @@ REGISTRY = (
     "nbgrader.apps", "nbgrader.converters", "nbgrader.preprocessors", "nbgrader.exchange", "nbgrader.plugins",
     "nbconvert.exporters", "nbconvert.preprocessors", "nbconvert.writers", "nbconvert.postprocessors",
     "jupyter_client.manager",
-    "vicourse.course", "vicourse.grading.sandbox", "vicourse.grading.executor", "vicourse.lms.collect", "vicourse.lms.lms_extract",
-    "vicourse.lms.exchange",
+    "vicourse.course", "vicourse.grading.sandbox", "vicourse.grading.executor", "vicourse.lms.collect",
+    "vicourse.lms.lms_extract", "vicourse.lms.exchange",
 )
 
 

@@ -146,9 +146,9 @@ def submissions(root: Path, demo: Path, name: str) -> list[str]:
 
 def run_demo(root: Path, workers: int) -> int:
     """Everything the demo does, in build/demo/; the exit code."""
+    from ..course import assignments
     from .commands_feedback import export, feedback
     from .commands_grading import grade_run, what_next
-    from ..course import assignments
 
     started = time.perf_counter()
     demo = make_demo_course(root)

@@ -93,8 +93,8 @@ def grade_variants(notebook: Path, graders_dir: Path, replaces: list[dict[str, s
         (private / "job.json").write_text(json.dumps({"notebook": f"{INSIDE}/{notebook.name}", "replaces": replaces,
                                                          "secret": secret}))
         # the library bound above, not whichever copy the environment's (editable) install names
-        result = run_sandboxed([*run_module_command("vicourse.authoring.calibration"), str(private / "job.json")], private,
-                               readonly, timeout, files=files, cpus=os.cpu_count() or 1)  # a copy per core
+        result = run_sandboxed([*run_module_command("vicourse.authoring.calibration"), str(private / "job.json")],
+                               private, readonly, timeout, files=files, cpus=os.cpu_count() or 1)  # a copy per core
         answer = private / "results.json"
         if result.returncode != 0 or not answer.exists():
             raise RuntimeError(f"calibration of {assignment} failed ({result.returncode}):\n{result.stderr[-3000:]}")

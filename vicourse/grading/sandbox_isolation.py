@@ -44,8 +44,8 @@ class Sandbox(Configurable):
         config=True)
     cgroups = Bool(True, help="Cap each kernel as a whole with a control group where the machine allows it.").tag(
         config=True)
-    seccomp = Bool(True, help="Refuse the system calls that reach beyond the sandbox (vicourse/grading/seccomp.py).").tag(
-        config=True)
+    seccomp = Bool(True, help="Refuse the system calls that reach beyond the sandbox "
+                              "(vicourse/grading/seccomp.py).").tag(config=True)
     socket_tmpfs = Bool(True, help="As root, give each kernel's socket folder a tmpfs capped in size and inodes.").tag(
         config=True)
     owner = Unicode("", help="The course folder whose kernels these are (default: CourseDirectory.root, else the "

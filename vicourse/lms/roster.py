@@ -15,8 +15,8 @@ import re
 from pathlib import Path
 
 from ..course import check_config, open_gradebook
-from .lms_entries import SAFE_ID
 from ..reports.report import spreadsheet_safe
+from .lms_entries import SAFE_ID
 
 HEADER_IDS = {"id", "student", "student id", "student_id", "sid", "username"}
 

@@ -16,8 +16,8 @@ from pathlib import Path
 from nbgrader.utils import determine_grade
 
 from ..course import check_config, open_gradebook, read_notebook
-from ..lms.deadlines import lateness
 from ..grading.graded_outputs import is_test_cell
+from ..lms.deadlines import lateness
 from .labels import assignment_labels
 
 
