@@ -10,7 +10,7 @@ from nbgrader.converters.autograde import Autograde
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 from nbgrader.preprocessors import ClearHiddenTests, ClearMarkScheme, Execute, GetGrades
 
-from vicourse.grading_executor import ExecuteWithChecks
+from vicourse.grading.executor import ExecuteWithChecks
 
 here = os.path.dirname(os.path.abspath(__file__))
 c = get_config()  # noqa: F821 - provided by nbgrader when it loads this file
@@ -38,7 +38,7 @@ c.ExecuteWithChecks.results_dir = os.path.join(here, "build", "results")
 # A kernel's working folder starts as a copy of release/<assignment>: what students were given.
 c.ExecuteWithChecks.release_dir = os.path.join(here, "release")
 
-# Every kernel that runs student code starts in a sandbox (vicourse/sandbox.py):
+# Every kernel that runs student code starts in a sandbox (vicourse/grading/sandbox.py):
 # no view of the course folder, no network, its processes die with it, and limits.
 # `make doctor` prints what this machine gives. Where no sandbox can be set up,
 # grading runs anyway and every report says so; set `required = True` to refuse.
@@ -74,9 +74,9 @@ c.IgnorePattern.pattern = r"\w+Warning: "
 # A student's markdown and outputs are rendered for TAs (formgrader) and students
 # (feedback): strip scripts and event handlers, which would run in the viewer's browser.
 c.HTMLExporter.sanitize_html = True
-# Math as MathML, made from the sanitized text when the page is rendered (vicourse/offline_math.py):
+# Math as MathML, made from the sanitized text when the page is rendered (vicourse/reports/offline_math.py):
 # formgrader and the feedback pages show it with no network and no script.
-c.HTMLExporter.filters = {"clean_html": "vicourse.offline_math.clean_html"}
+c.HTMLExporter.filters = {"clean_html": "vicourse.reports.offline_math.clean_html"}
 
 # Feedback shows the student's work and the check messages, never the hidden tests nor the
 # rubrics (autograde puts each rubric back into its locked question cell for formgrader).
@@ -86,9 +86,9 @@ c.ClearMarkScheme.enforce_metadata = False
 
 # The exchange (`nbgrader collect`): copy each submission without following links, refuse
 # hard links, devices, pipes and folders not owned by the student they name, time it by its
-# last change, and flag copies of source/ or grader_tests/ files (vicourse/exchange.py;
+# last change, and flag copies of source/ or grader_tests/ files (vicourse/lms/exchange.py;
 # set-up on a shared JupyterHub: docs/exchange.md).
-c.ExchangeFactory.collect = "vicourse.exchange.SafeExchangeCollect"
+c.ExchangeFactory.collect = "vicourse.lms.exchange.SafeExchangeCollect"
 
 # LMS downloads: put the Canvas or Gradescope zip in downloaded/<A>/archive/ and run
 # `make collect A=<A>` (stock `nbgrader zip_collect <A> --force`, with these two plugins).
@@ -96,9 +96,9 @@ c.ExchangeFactory.collect = "vicourse.exchange.SafeExchangeCollect"
 # came from; the collector takes the student and the time from that upload alone (never from
 # names or zip times inside a student's zip) and reports every file it does not collect,
 # refusals, duplicates and late submissions (reports/<A>/collect.json).
-c.ZipCollectApp.extractor_plugin = "vicourse.lms_extract.SafeExtractor"
-c.ZipCollectApp.collector_plugin = "vicourse.collect.LmsCollector"
-# Each pattern must match the whole name of an upload as the LMS wrote it (vicourse/lms_entries.py):
+c.ZipCollectApp.extractor_plugin = "vicourse.lms.lms_extract.SafeExtractor"
+c.ZipCollectApp.collector_plugin = "vicourse.lms.collect.LmsCollector"
+# Each pattern must match the whole name of an upload as the LMS wrote it (vicourse/lms/lms_entries.py):
 # Canvas: <name>[_LATE]_<user id>_<submission id>_<file>[-N].<ext>, a file or a student's zip;
 # the user id is what Canvas's grade import matches. Gradescope: a submission_<id>/ folder,
 # the student and the time from the submission_metadata.yml beside it.

@@ -1,4 +1,4 @@
-"""Batch grading (dask, vicourse/batch.py) against stock serial `nbgrader autograde`, in one run.
+"""Batch grading (dask, vicourse/batch/coordinator.py) against stock serial `nbgrader autograde`, in one run.
 
     .venv/bin/python benchmarks/autograde.py [--count 13] [--workers N] [--cell-timeout 10]
 
@@ -32,9 +32,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from vicourse import batch, examples, release  # noqa: E402
+from vicourse.authoring import examples, release  # noqa: E402
+from vicourse.batch import coordinator, dask_tasks
+from vicourse.batch.outcomes import STATUSES, Outcome
+from vicourse.batch.submitted import STAGED, stage
 from vicourse.course import copy_course, nbgrader, read_notebook, source_notebook  # noqa: E402
-from vicourse.grading_executor import load_grader_module  # noqa: E402
+from vicourse.grading.hidden_checks import load_grader_module  # noqa: E402
 
 A = "01_entropy_kl"
 # 05_gmvae's solution in the grading sandbox, one math thread, training included: 36.4 to 37.1 s
@@ -79,7 +82,7 @@ def busy_cpu_seconds() -> float | None:
 def records(root: Path, names) -> dict[str, dict]:
     found = {}
     for name in names:
-        path = root / batch.RESULTS / name / f"{A}.json"
+        path = root / coordinator.RESULTS / name / f"{A}.json"
         if path.exists():
             found[name] = json.loads(path.read_text())
     return found
@@ -102,14 +105,14 @@ def main() -> None:
             (folder / f"{A}.ipynb").write_text(text)
         readable = []
         for name in texts:
-            outcome = batch.Outcome(name)
-            batch.stage(root, A, outcome)
+            outcome = Outcome(name)
+            stage(root, A, outcome)
             if outcome.status != "unreadable":
                 readable.append(name)
 
         # 1. stock nbgrader, one process for the whole batch, on a copy of the course
         stock = copy_course(root, Path(tmp) / "stock", parts=("source", "grader_tests", "release"))
-        shutil.copytree(root / batch.STAGED / A, stock / "submitted")
+        shutil.copytree(root / STAGED / A, stock / "submitted")
         for name in texts:
             if name not in readable:
                 shutil.rmtree(stock / "submitted" / name)
@@ -124,14 +127,14 @@ def main() -> None:
 
         # 2. the course tool: a fresh local cluster, one worker per core, its start included
         started, cpu = time.perf_counter(), busy_cpu_seconds()
-        with batch.dask_client(None, args.workers):
+        with dask_tasks.dask_client(None, args.workers):
             cluster_start = time.perf_counter() - started
-            outcomes = batch.grade_all(root, A, workers=args.workers, extra=options, force=True, progress=False)
+            outcomes = coordinator.grade_all(root, A, workers=args.workers, extra=options, force=True, progress=False)
         ours_seconds = time.perf_counter() - started
         ours_cpu = busy_cpu_seconds() - cpu if cpu is not None else None
 
     graded = [o for o in outcomes if o.status == "graded"]
-    statuses = {s: sum(o.status == s for o in outcomes) for s in batch.STATUSES}
+    statuses = {s: sum(o.status == s for o in outcomes) for s in STATUSES}
     n = len(readable)
     # the student's code runs in its cells and in the hidden checks' calls into it: the same work in both
     ours_cells = sum(sum(o.timing.get("cells", [])) + (o.timing.get("checks") or 0) for o in graded)

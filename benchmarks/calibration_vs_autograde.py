@@ -1,4 +1,4 @@
-"""Grading calibration variants: in-process re-run (vicourse.calibration) against a full
+"""Grading calibration variants: in-process re-run (vicourse.authoring.calibration) against a full
 stock autograde of each variant, the same variants, in one run, on a temporary course.
 
     .venv/bin/python benchmarks/calibration_vs_autograde.py [assignment] [variants]
@@ -16,10 +16,12 @@ import nbformat
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-from vicourse import batch, examples, release, report  # noqa: E402
-from vicourse.calibration import grade_variants  # noqa: E402
+from vicourse.authoring import examples, release
+from vicourse.authoring.calibration import grade_variants  # noqa: E402
+from vicourse.batch import coordinator
 from vicourse.course import copy_course, read_notebook, source_notebook  # noqa: E402
-from vicourse.grading_executor import load_grader_module  # noqa: E402
+from vicourse.grading.hidden_checks import load_grader_module  # noqa: E402
+from vicourse.reports import report  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,7 +48,7 @@ def main() -> None:
             folder.mkdir(parents=True)
             nbformat.write(nb, str(folder / f"{assignment}.ipynb"))
         started = time.perf_counter()
-        batch.grade_all(root, assignment, workers=1)
+        coordinator.grade_all(root, assignment, workers=1)
         stock_seconds = time.perf_counter() - started
         columns, scores, max_points, manual = report.question_scores(root, assignment)
         stock = {

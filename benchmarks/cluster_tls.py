@@ -4,7 +4,7 @@
 
 Two clusters on loopback, each a `dask scheduler` and two `dask worker --nthreads 1`
 processes: one plain TCP, one mutual TLS with certificates from `vicourse cluster-certs`
-(vicourse/cluster_certs.py), started with the options that command prints. Then
+(vicourse/batch/cluster_certs.py), started with the options that command prints. Then
 1. round trips: one at a time, a task carrying a submission of 01_entropy_kl as bytes,
    as grade_all sends it, that returns the same bytes (about what a graded notebook
    weighs): the median time per task on each cluster, in alternating blocks;
@@ -36,7 +36,8 @@ sys.path.insert(0, str(ROOT))
 
 import nbformat  # noqa: E402
 
-from vicourse import batch, cluster_certs, examples, release  # noqa: E402
+from vicourse.authoring import examples, release  # noqa: E402
+from vicourse.batch import cluster_certs, coordinator
 from vicourse.course import copy_course, read_notebook, run_module_command, source_notebook  # noqa: E402
 
 A = "01_entropy_kl"
@@ -109,7 +110,7 @@ def connect_seconds(side: LoopbackCluster) -> float:
 def grade_on(root: Path, side: LoopbackCluster, certs: Path | None, count: int) -> tuple[float, list[float]]:
     """Seconds per submission for a batch of `count`, and each submission's kernel start."""
     started = time.perf_counter()
-    outcomes = batch.grade_all(root, A, scheduler=side.address, certs=certs, timeout=600, extra=CELL_OPTIONS,
+    outcomes = coordinator.grade_all(root, A, scheduler=side.address, certs=certs, timeout=600, extra=CELL_OPTIONS,
                                force=True, progress=False)
     seconds = time.perf_counter() - started
     assert [o.status for o in outcomes] == ["graded"] * count, [(o.student, o.status, o.notes) for o in outcomes]
@@ -145,7 +146,7 @@ def main() -> None:
         per_submission = {name: [] for name in sides}
         kernels = []
         for name in sides:  # untimed: each worker starts its forkserver (nbgrader imported) on its first task
-            batch.grade_all(root, A, scheduler=sides[name].address, certs=certs if name == "tls" else None,
+            coordinator.grade_all(root, A, scheduler=sides[name].address, certs=certs if name == "tls" else None,
                             timeout=600, extra=CELL_OPTIONS, only=["c-00", "c-01"], force=True, progress=False)
         for name in ("tcp", "tls", "tls", "tcp"):
             seconds, starts = grade_on(root, sides[name], certs if name == "tls" else None, args.count)

@@ -30,10 +30,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from vicourse import shipped  # noqa: E402
-from vicourse.checking import set_grading_secret  # noqa: E402
+from vicourse.authoring.solutions import HIDDEN_BLOCK, MARKER_LINE  # noqa: E402
 from vicourse.course import assignments, kernel_environment, read_notebook, source_notebook  # noqa: E402
-from vicourse.grading_executor import live_student, load_grader_module  # noqa: E402
-from vicourse.solutions import HIDDEN_BLOCK, MARKER_LINE  # noqa: E402
+from vicourse.grading.checking import set_grading_secret  # noqa: E402
+from vicourse.grading.executor import live_student  # noqa: E402
+from vicourse.grading.hidden_checks import load_grader_module  # noqa: E402
 
 SEED_LINE = re.compile(r"^SEED = \d+$", re.M)
 

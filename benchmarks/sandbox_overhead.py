@@ -20,10 +20,11 @@ from pathlib import Path
 
 from nbformat.v4 import new_code_cell, new_notebook
 
-from vicourse import batch, examples, release
+from vicourse.authoring import examples, release
+from vicourse.batch import coordinator, dask_tasks
 from vicourse.course import copy_course
-from vicourse.grading_executor import live_student
-from vicourse.sandbox import isolation
+from vicourse.grading.executor import live_student
+from vicourse.grading.sandbox_isolation import isolation
 
 ROOT = Path(__file__).resolve().parents[1]
 # each a set of c.Sandbox settings
@@ -46,10 +47,10 @@ def kernel_once(settings: dict, folder: str) -> float:
 
 
 def grade_batch(root: Path, assignment: str) -> float:
-    with batch.dask_client(None, 1):  # the local cluster, started once for all four runs, untimed
+    with dask_tasks.dask_client(None, 1):  # the local cluster, started once for all four runs, untimed
         pass
     started = time.perf_counter()
-    outcomes = batch.grade_all(root, assignment, workers=1)
+    outcomes = coordinator.grade_all(root, assignment, workers=1)
     assert all(o.status == "graded" for o in outcomes), [o.notes for o in outcomes]
     return time.perf_counter() - started
 

@@ -17,7 +17,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from vicourse.grading_executor import live_student, load_grader_module
+from vicourse.grading.executor import live_student
+from vicourse.grading.hidden_checks import load_grader_module
 
 
 class SealedModule(pytest.Module):
@@ -50,7 +51,7 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session")
 def nb(request):
-    """The submission's namespace, as a vicourse.checking.Student."""
+    """The submission's namespace, as a vicourse.grading.student.Student."""
     submission = request.config.getoption("--submission")
     if submission is None:
         pytest.skip("no --submission given")

@@ -12,8 +12,8 @@ import numpy as np
 from scipy.linalg import cho_factor, cho_solve, solve_triangular
 from scipy.special import logsumexp, rel_entr, xlogy
 
-from vicourse.checking import (TorchTensor, Variant, as_array, as_float, assert_close, assert_within_se, grade_items,
-                               hidden_rng)
+from vicourse.grading.checking import (TorchTensor, Variant, as_array, as_float, assert_close, assert_within_se,
+                                       grade_items, hidden_rng)
 
 
 # ---------------------------------------------------------------------------- references

@@ -1,6 +1,6 @@
 """Hidden checks for assignment 02_elbo (the evidence lower bound).
 
-Each check receives a `Student` (vicourse.checking) and compares the student's
+Each check receives a `Student` (vicourse.grading.student) and compares the student's
 results with private reference implementations on the notebook's example and on
 unseen random inputs drawn from the grading secret (`hidden_rng`). Multi-item blocks
 are scored right minus wrong (`grade_items`) on balanced keys.
@@ -13,7 +13,7 @@ import numpy as np
 from scipy.special import logsumexp, xlogy
 from scipy.stats import norm
 
-from vicourse.checking import TorchTensor, Variant, as_array, assert_close, grade_items, hidden_rng
+from vicourse.grading.checking import TorchTensor, Variant, as_array, assert_close, grade_items, hidden_rng
 
 log = logging.getLogger("vicourse.checks")
 

@@ -12,7 +12,8 @@ import math
 
 import numpy as np
 
-from vicourse.checking import Variant, as_array, as_float, assert_close, assert_within_se, grade_items, hidden_rng
+from vicourse.grading.checking import (Variant, as_array, as_float, assert_close, assert_within_se, grade_items,
+                                       hidden_rng)
 
 THETA_EX = 1.5
 EPS_EX = np.array([0.3, -1.2, 0.8, 2.0, -0.5])

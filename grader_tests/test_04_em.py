@@ -1,6 +1,6 @@
 """Hidden checks for assignment 04_em (EM for Gaussian mixtures as coordinate ascent on F).
 
-Each check receives a `Student` (vicourse.checking) and compares the student's
+Each check receives a `Student` (vicourse.grading.student) and compares the student's
 results with private reference implementations (Cholesky densities from
 scipy.linalg, weighted scatter matrices) on the notebook's example and on
 unseen random mixtures drawn from the grading secret (`hidden_rng`).  Log-likelihoods and free energies are totals over the
@@ -13,7 +13,7 @@ import numpy as np
 from scipy.special import logsumexp, xlogy
 from scipy.linalg import cholesky, solve_triangular
 
-from vicourse.checking import Variant, as_array, as_float, assert_close, grade_items, hidden_rng
+from vicourse.grading.checking import Variant, as_array, as_float, assert_close, grade_items, hidden_rng
 
 # The notebook's example (mirrors the read-only cells `helpers` and `data_2d`).
 TOY_WEIGHTS = np.array([0.5, 0.3, 0.2])

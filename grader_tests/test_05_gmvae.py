@@ -6,7 +6,7 @@ precision.
 
 Trained-model checks (A.2 and C.3) judge the student's *training code*, never a
 model the notebook trained on the public digits.  Each one draws a world of
-images from the grading secret that no student has seen (vicourse/secret_images.py:
+images from the grading secret that no student has seen (vicourse/grading/secret_images.py:
 ten stroke glyphs, digit-like, with labels only this process knows), sends the
 unlabelled training images to the student's training entry point in the kernel,
 and receives the trained model's parameters as plain arrays.  It rebuilds the
@@ -32,10 +32,10 @@ from sklearn.metrics import normalized_mutual_info_score
 
 import torch
 
-from vicourse.checking import TorchTensor, Variant, as_array, as_float, assert_close, hidden_rng
-from vicourse.secret_images import GlyphWorld, binarized
+from vicourse.grading.checking import TorchTensor, Variant, as_array, as_float, assert_close, hidden_rng
+from vicourse.grading.secret_images import GlyphWorld, binarized
+from vicourse.grading.trained_models import load_parameters
 from vicourse.shipped.vi_torch import digit_arrays
-from vicourse.trained_models import load_parameters
 
 # float32 work on sums of 64 pixels: relative 1e-4 with a small absolute floor
 F32 = {"rtol": 1e-4, "atol": 1e-4}

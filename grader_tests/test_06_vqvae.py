@@ -41,9 +41,9 @@ from scipy.ndimage import convolve
 from scipy.special import log_softmax
 from sklearn.cluster import KMeans
 
-from vicourse.checking import TorchTensor, Variant, as_array, as_float, assert_close, grading_secret, hidden_rng
+from vicourse.grading.checking import TorchTensor, Variant, as_array, as_float, assert_close, grading_secret, hidden_rng
+from vicourse.grading.trained_models import load_parameters
 from vicourse.shipped.vi_torch import digit_arrays
-from vicourse.trained_models import load_parameters
 
 # float32 work on sums of a few hundred numbers: relative 1e-4 with a small absolute floor
 F32 = {"rtol": 1e-4, "atol": 1e-5}

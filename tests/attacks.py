@@ -106,10 +106,11 @@ get_ipython().input_transformers_post.append(
 
 LIBRARY_TAMPER = r'''
 import glob, os
-targets = [os.path.join({course!r}, "nbgrader_config.py")] + glob.glob(os.path.join({library!r}, "*.py"))
+targets = [os.path.join({course!r}, "nbgrader_config.py")]
+targets += glob.glob(os.path.join({library!r}, "**", "*.py"), recursive=True)
 try:
     import vicourse
-    targets += glob.glob(os.path.join(os.path.dirname(vicourse.__file__), "*.py"))
+    targets += glob.glob(os.path.join(os.path.dirname(vicourse.__file__), "**", "*.py"), recursive=True)
 except ImportError:
     pass
 for path in targets:

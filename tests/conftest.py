@@ -7,7 +7,7 @@
   sample submissions in examples/, autograded by stock nbgrader in ONE parallel
   batch; returns scores and outcomes per submission.
 * `calibrated(assignment)`: every variant of its grader module, graded by
-  vicourse.calibration in one sandboxed process that runs the notebook once
+  vicourse.authoring.calibration in one sandboxed process that runs the notebook once
   (about a second a variant instead of a fresh autograde run each); a dict
   {variant name: {lost grade id: message}}.  The session's calibrations run two
   at a time in the background from the first request.
@@ -34,12 +34,16 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from vicourse import batch, examples, release, report, shipped
-from vicourse.calibration import grade_variants, variants_of
+from vicourse import shipped
+from vicourse.authoring import examples, release
+from vicourse.authoring.calibration import grade_variants, variants_of
+from vicourse.authoring.solutions import MARKER_LINE, HIDDEN_BLOCK
+from vicourse.batch import coordinator
 from vicourse.course import assignments, copy_course, read_notebook, source_notebook
-from vicourse.grading_executor import checks_in, live_student, load_grader_module
+from vicourse.grading.executor import live_student
+from vicourse.grading.hidden_checks import checks_in, load_grader_module
+from vicourse.reports import report
 from vicourse.shipped import working_copy
-from vicourse.solutions import MARKER_LINE, HIDDEN_BLOCK
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENTS = assignments(ROOT)
@@ -93,7 +97,7 @@ def course(tmp_path_factory) -> Path:
 @dataclass
 class Graded:
     scores: dict  # submission -> {grade id: score}
-    outcomes: dict  # submission -> batch.Outcome
+    outcomes: dict  # submission -> vicourse.batch.outcomes.Outcome
     max_points: dict  # grade id -> points
     autograded: list  # grade ids of autograded test cells
 
@@ -132,7 +136,7 @@ def graded(course):
                 folder.mkdir(parents=True, exist_ok=True)
                 (folder / f"{assignment}.ipynb").write_text(text, encoding="utf-8")
             trains = shipped.trains_networks(course, assignment)
-            outcomes = batch.grade_all(
+            outcomes = coordinator.grade_all(
                 course, assignment, workers=os.cpu_count() or 2, timeout=600,
                 extra=[CHECK_TIMEOUT] if trains else [CELL_TIMEOUT, CHECK_TIMEOUT],  # training keeps the course's limit
                 secret=TEST_SECRET,

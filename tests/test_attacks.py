@@ -28,14 +28,16 @@ from nbformat.v4 import new_code_cell
 
 from attacks import FORGED_SCORE, MARKDOWN_INJECTION, MEMORY_SPREAD, SHADOW_FILES, attack_cells
 from conftest import ROOT, grader_module
-from vicourse import batch, examples, release, report
 from vicourse.__main__ import feedback
-from vicourse.html_safety import dangerous_url
-from vicourse.calibration import defined_names
+from vicourse.authoring import examples, release
+from vicourse.authoring.variant_grader import defined_names
+from vicourse.batch import coordinator
 from vicourse.course import copy_course, read_notebook, source_notebook
-from vicourse.grading_executor import NEUTRALISED
-from vicourse.sandbox import isolation
-from vicourse.sandbox_host import course_key, uid_range
+from vicourse.grading.graded_outputs import NEUTRALISED
+from vicourse.grading.sandbox_host import course_key, uid_range
+from vicourse.grading.sandbox_isolation import isolation
+from vicourse.reports import report
+from vicourse.reports.html_safety import dangerous_url
 
 NAME = "01_entropy_kl"
 ISOLATION = isolation()
@@ -199,7 +201,7 @@ def battle(tmp_path_factory):
     before = fingerprints(root, *protected) | fingerprints(ROOT, "vicourse")
     startup = Path.home() / ".ipython" / "profile_default" / "startup"
     try:
-        outcomes = batch.grade_all(root, NAME, workers=2, timeout=600,
+        outcomes = coordinator.grade_all(root, NAME, workers=2, timeout=600,
                                    extra=["--Execute.timeout=15", "--ExecuteWithChecks.check_timeout=10"])
         left_behind = marked_processes(marker, root)
     finally:
@@ -233,7 +235,7 @@ def test_every_attack_earns_nothing(battle, attack):
 
 def test_a_hook_that_answers_every_request_again_fails_the_calls(battle):
     """The forged replies reach the grader (the hook ran after the silent requests) and are refused."""
-    record = json.loads((battle["root"] / batch.RESULTS / "a4-forged-replies" / f"{NAME}.json").read_text())
+    record = json.loads((battle["root"] / coordinator.RESULTS / "a4-forged-replies" / f"{NAME}.json").read_text())
     assert any("no single valid reply" in (message or "") for message in record["checks"].values()), record["checks"]
 
 
@@ -380,7 +382,7 @@ def test_a_kernel_cannot_hold_more_memory_by_spreading_it_over_processes(tmp_pat
     marker = "vicourse-attack-" + secrets.token_hex(6)
     release_nb = read_notebook(root / "release" / NAME / f"{NAME}.ipynb")
     examples.submit(root, NAME, {"a13-memory-spread": with_attack(release_nb, MEMORY_SPREAD.format(marker=marker))})
-    batch.grade_all(root, NAME, workers=1, timeout=600, extra=["--Execute.timeout=120"])
+    coordinator.grade_all(root, NAME, workers=1, timeout=600, extra=["--Execute.timeout=120"])
     result = attack_result({"root": root, "marker": marker}, "a13-memory-spread")
     assert result["allocating"] == 0, f"the attack did not finish in its 100 s (a busy machine?): {result}"
     assert result["holding"] <= 3 and result["killed"] >= 1, result
@@ -401,7 +403,7 @@ def test_system_calls_beyond_the_sandbox_are_refused(battle):
 def test_nothing_the_student_chose_reaches_the_messages(battle):
     """An exception class named after the hidden inputs: the check names no class it did not choose."""
     root, marker = battle["root"], battle["marker"]
-    record = json.loads((root / batch.RESULTS / "a16-leaky-exception" / f"{NAME}.json").read_text())
+    record = json.loads((root / coordinator.RESULTS / "a16-leaky-exception" / f"{NAME}.json").read_text())
     messages = " ".join(m or "" for m in record["checks"].values())
     assert "raised an exception on the grader's inputs" in messages
     feedback(root, NAME, "a16-leaky-exception")
@@ -442,7 +444,8 @@ def test_hidden_inputs_do_not_repeat_from_one_batch_to_the_next(tmp_path):
     batch whose secret made the table, and nothing in the next one."""
     import hmac
 
-    from vicourse.checking import local_student, set_grading_secret
+    from vicourse.grading.checking import set_grading_secret
+    from vicourse.grading.student import local_student
 
     root = copy_course(ROOT, tmp_path / "course", parts=("source", "grader_tests"))
     release.generate_releases(root, [NAME])
@@ -465,7 +468,7 @@ def test_hidden_inputs_do_not_repeat_from_one_batch_to_the_next(tmp_path):
     options = ["--Execute.timeout=15", "--ExecuteWithChecks.check_timeout=10"]
 
     def entropy_points(**kwargs) -> float:
-        batch.grade_all(root, NAME, workers=1, timeout=300, extra=options, force=True, **kwargs)
+        coordinator.grade_all(root, NAME, workers=1, timeout=300, extra=options, force=True, **kwargs)
         return report.question_scores(root, NAME)[1]["replayer"]["test_entropy"]
 
     assert entropy_points(secret=secret) > 0, "the table answers the batch it was made from"

@@ -18,9 +18,11 @@ from nbformat.v4 import new_code_cell
 
 from attacks import CHEAT_ANSWERS, GMVAE_CHEATS
 from conftest import ROOT, TEST_SECRET
-from vicourse import batch, examples, release, report
+from vicourse.authoring import examples, release
+from vicourse.batch import coordinator
 from vicourse.course import copy_course, read_notebook
-from vicourse.sandbox import isolation
+from vicourse.grading.sandbox_isolation import isolation
+from vicourse.reports import report
 
 NAME = "05_gmvae"
 TRAINED = ("test_trained_vae", "test_trained_gmvae")
@@ -43,10 +45,11 @@ def graded(tmp_path_factory):
         nb.cells.append(new_code_cell(code))
         submissions[name] = nb
     examples.submit(root, NAME, submissions)
-    outcomes = batch.grade_all(root, NAME, workers=2, timeout=900, secret=TEST_SECRET,
+    outcomes = coordinator.grade_all(root, NAME, workers=2, timeout=900, secret=TEST_SECRET,
                                extra=["--ExecuteWithChecks.check_timeout=10"])
     _, scores, _, _ = report.question_scores(root, NAME)
-    records = {name: json.loads((root / batch.RESULTS / name / f"{NAME}.json").read_text()) for name in submissions}
+    records = {name: json.loads((root / coordinator.RESULTS / name / f"{NAME}.json").read_text())
+               for name in submissions}
     return {"outcomes": {o.student: o for o in outcomes}, "scores": scores, "records": records}
 
 

@@ -1,5 +1,5 @@
 """Hostile LMS downloads: `nbgrader zip_collect` with the course's extractor
-(vicourse/collect.py) must not write outside its folder, follow a link, or
+(vicourse/lms/collect.py) must not write outside its folder, follow a link, or
 unpack without bound, and must name each entry it refused."""
 
 import io
@@ -12,7 +12,7 @@ import zipfile
 
 from conftest import ROOT
 from vicourse.course import check_config, copy_course, nbgrader
-from vicourse.deadlines import lateness
+from vicourse.lms.deadlines import lateness
 
 TOY = ROOT / "tests" / "fixtures" / "toy_course"
 A = "00_toy"

@@ -1,5 +1,5 @@
 """Cheats on 06's trained-model checks (tests/attacks.py, TRAINED_MODEL_ATTACKS), graded through
-`make grade`'s engine (vicourse.batch.grade_all) in one batch with the solution and the blank release.
+`make grade`'s engine (vicourse.batch.coordinator.grade_all) in one batch with the solution and the blank release.
 
 The cheats ride on the solution, so every visible test passes and each keeps the points of its honest
 answers; all but one switch the notebook's training off, so nothing is trained. Each earns no point of
@@ -22,11 +22,13 @@ from nbformat.v4 import new_code_cell
 
 from attacks import NO_TRAINING, TRAINS, TRAINED_MODEL_ATTACKS
 from conftest import ROOT, TEST_SECRET, grader_module
-from vicourse import batch, examples, release, report
+from vicourse.authoring import examples, release
+from vicourse.batch import coordinator
 from vicourse.course import copy_course, read_notebook, source_notebook
-from vicourse.sandbox import isolation
+from vicourse.grading.sandbox_isolation import isolation
+from vicourse.grading.trained_models import load_parameters
+from vicourse.reports import report
 from vicourse.shipped.vi_torch import digit_arrays
-from vicourse.trained_models import load_parameters
 
 NAME = "06_vqvae"
 TRAINED = ("test_trained_vqvae", "test_trained_prior")
@@ -74,7 +76,7 @@ def battle(tmp_path_factory, solution):
     submissions = {name: with_attack(solution_nb, code, trains=name in TRAINS) for name, code in cells.items()}
     submissions.update({"c-correct": solution_nb, "b-blank": release_nb})
     examples.submit(root, NAME, submissions)
-    outcomes = batch.grade_all(root, NAME, workers=2, timeout=900, secret=TEST_SECRET,
+    outcomes = coordinator.grade_all(root, NAME, workers=2, timeout=900, secret=TEST_SECRET,
                                extra=["--ExecuteWithChecks.check_timeout=10"])
     columns, scores, max_points, manual = report.question_scores(root, NAME)
     auto = [c for c in columns if c not in manual]

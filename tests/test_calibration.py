@@ -1,11 +1,12 @@
-"""The fast variant grader (vicourse.calibration) on the toy course: it must grade a variant
+"""The fast variant grader (vicourse.authoring.calibration) on the toy course: it must grade a variant
 as a fresh run would, and leave the solution as it found it. All variants below are graded,
 in this order, by one sandboxed calibration process."""
 
 import pytest
 
 from conftest import ROOT
-from vicourse.calibration import defined_names, grade_variants
+from vicourse.authoring.calibration import grade_variants
+from vicourse.authoring.variant_grader import defined_names
 
 TOY = ROOT / "tests" / "fixtures" / "toy_course"
 VARIANTS = {
@@ -73,7 +74,7 @@ def test_a_variant_that_ends_its_process_is_named():
 
 def test_calibration_runs_in_the_sandbox(lost):
     """A variant is code as a student writes it: it must not see the course."""
-    from vicourse.sandbox import isolation
+    from vicourse.grading.sandbox_isolation import isolation
 
     if isolation().sandboxed:
         assert set(lost["reads the course"]) == {"test_double"}
@@ -84,7 +85,7 @@ def test_a_training_call_is_reused_by_variants_that_leave_its_cells_alone(tmp_pa
     the calibration trains once for the solution and again only for a variant of those cells."""
     from nbformat.v4 import new_code_cell, new_notebook
 
-    from vicourse.calibration import VariantGrader
+    from vicourse.authoring.variant_grader import VariantGrader
 
     log = tmp_path / "trainings.txt"
 

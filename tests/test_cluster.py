@@ -37,8 +37,10 @@ from nbformat.v4 import new_code_cell
 
 from attacks import CLUSTER_ATTACK
 from conftest import ROOT
-from vicourse import batch, examples, release, report
+from vicourse.authoring import examples, release
+from vicourse.batch import coordinator
 from vicourse.course import copy_course, nbgrader, read_notebook, run_module_command, source_notebook
+from vicourse.reports import report
 
 TOY = ROOT / "tests" / "fixtures" / "toy_course"
 A = "00_toy"
@@ -116,7 +118,7 @@ class Cluster:
             scheduler = ["--host", "127.0.0.1", "--port", str(self.port), "--no-dashboard"]
             worker = [self.address, "--nthreads", "1", "--no-dashboard"]
         else:
-            from vicourse import cluster_certs
+            from vicourse.batch import cluster_certs
 
             self.address = f"tls://127.0.0.1:{self.port}"
             scheduler = cluster_certs.scheduler_command(certs, self.port, "127.0.0.1", dashboard=None)[2:]
@@ -179,7 +181,7 @@ def graded(tmp_path_factory):
         wrong = examples.filled(release_nb, source_nb, replace={"double": "def double(x):\n    return x\n"})
         examples.submit(root, A, {"s1": full, "s2": full, "s3": wrong, "x-attacker": attacker})
         done: list = []
-        grading = threading.Thread(target=lambda: done.append(batch.grade_all(
+        grading = threading.Thread(target=lambda: done.append(coordinator.grade_all(
             root, A, scheduler=cluster.address, timeout=120, extra=OPTIONS, progress=False)))
         grading.start()
         deadline = time.monotonic() + 180
@@ -201,10 +203,10 @@ def graded(tmp_path_factory):
             planted_table = cursor.fetchone()[0]
         # a re-run after one new submission and one changed one; then force on an unchanged one
         examples.submit(root, A, {"s5": full, "s2": wrong})
-        second = {o.student: o for o in batch.grade_all(root, A, scheduler=cluster.address, timeout=120,
+        second = {o.student: o for o in coordinator.grade_all(root, A, scheduler=cluster.address, timeout=120,
                                                        extra=OPTIONS, progress=False)}
         second_scores = report.question_scores(root, A)[1]
-        (forced,) = batch.grade_all(root, A, scheduler=cluster.address, timeout=120, extra=OPTIONS, only=["s1"],
+        (forced,) = coordinator.grade_all(root, A, scheduler=cluster.address, timeout=120, extra=OPTIONS, only=["s1"],
                                     force=True, progress=False)
         yield {"root": root, "first": first, "saved": saved, "scores": scores, "left": left, "exported": exported,
                "planted": planted.exists(), "orphans": orphans, "planted_table": planted_table, "marker": marker,

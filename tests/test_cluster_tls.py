@@ -38,8 +38,11 @@ from nbformat.v4 import new_markdown_cell
 
 from conftest import ROOT
 from test_cluster import A, OPTIONS, TOY, Cluster, free_port
-from vicourse import batch, cluster, cluster_certs, examples, release
 from vicourse.__main__ import cluster_certs as cluster_certs_command
+from vicourse.authoring import examples, release
+from vicourse.batch import cluster, cluster_certs, coordinator, dask_tasks
+from vicourse.batch.outcomes import Outcome
+from vicourse.batch.submitted import stage
 from vicourse.course import copy_course, nbgrader, read_notebook, run_module_command, source_notebook
 
 RUBRIC = "the answer names doubling as linear; RUBRIC-7f3c"
@@ -188,7 +191,7 @@ def tls(course, tmp_path_factory):
         clients_after = tls_cluster.client.run_on_scheduler(lambda dask_scheduler: sorted(dask_scheduler.clients))
 
         done: list = []
-        grading = threading.Thread(target=lambda: done.append(batch.grade_all(
+        grading = threading.Thread(target=lambda: done.append(coordinator.grade_all(
             root, A, scheduler=address, timeout=120, extra=OPTIONS, progress=False)))
         grading.start()
         deadline = time.monotonic() + 120
@@ -275,14 +278,14 @@ def test_workers_read_only_what_grading_needs(tls):
 
 def test_the_workers_template_has_no_rubric_and_the_graded_notebook_has_it_as_stock_writes_it(tls, tmp_path):
     root = tls["root"]
-    template = (root / batch.TEMPLATES / f"{A}.db").read_bytes()
+    template = (root / coordinator.TEMPLATES / f"{A}.db").read_bytes()
     assert b"RUBRIC-7f3c" not in template and b"MARK SCHEME" not in template
     assert (root / "build" / "worker-source" / A / "table.csv").read_text() == DATA
     assert not list((root / "build" / "worker-source").rglob("*.ipynb"))
     # stock `nbgrader autograde` of the same staged submission, in a fresh copy of the course
     stock = copy_course(root, tmp_path / "stock", config=root / "nbgrader_config.py")
     release.generate_releases(stock)
-    staged = batch.stage(root, A, batch.Outcome("s1"))  # as the grading process staged it
+    staged = stage(root, A, Outcome("s1"))  # as the grading process staged it
     shutil.copytree(staged.parent, stock / "submitted" / "s1")
     result = nbgrader(stock, "autograde", A, "--force", *OPTIONS)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
@@ -296,7 +299,7 @@ def test_the_workers_template_has_no_rubric_and_the_graded_notebook_has_it_as_st
 def test_plain_tcp_beyond_loopback_is_refused_unless_insecure(course, tmp_path, capsys):
     fresh = copy_course(TOY, tmp_path / "toy", config=ROOT / "nbgrader_config.py")
     with pytest.raises(cluster.InsecureCluster, match="--insecure"):
-        batch.grade_all(fresh, A, scheduler=f"tcp://{NETWORK}:8786", progress=False)
+        coordinator.grade_all(fresh, A, scheduler=f"tcp://{NETWORK}:8786", progress=False)
     assert not (fresh / "build").exists() and not (fresh / "gradebook.db").exists()  # refused before any work
     root = course[0]
     chosen = cluster.check_scheduler(root, f"tcp://{NETWORK}:8786", insecure=True)
@@ -311,11 +314,11 @@ def test_the_local_cluster_is_reachable_from_this_process_only():
     import urllib.error
     import urllib.request
 
-    with batch.dask_client(None, 2) as (client, _):
+    with dask_tasks.dask_client(None, 2) as (client, _):
         info = client.scheduler_info()
         assert info["address"].startswith("inproc://")
         assert info["workers"] and all(a.startswith("inproc://") for a in info["workers"])
-        local = batch._LOCAL["cluster"]
+        local = dask_tasks._LOCAL["cluster"]
         servers = [local.scheduler.http_server, *(worker.http_server for worker in local.workers.values())]
         # every socket each server listens on, IPv6 included (tornado keeps them in _sockets)
         listening = [sock.getsockname() for server in servers for sock in server._sockets.values()]

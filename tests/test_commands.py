@@ -12,8 +12,8 @@ import subprocess
 import pytest
 
 from conftest import ROOT
-from vicourse import examples, release
 from vicourse.__main__ import main, parser
+from vicourse.authoring import examples, release
 from vicourse.course import copy_course
 
 TOY = ROOT / "tests" / "fixtures" / "toy_course"

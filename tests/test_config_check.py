@@ -6,7 +6,7 @@ import pytest
 
 from conftest import ROOT
 from vicourse.__main__ import main
-from vicourse.config_check import ConfigError
+from vicourse.apps.config_check import ConfigError
 from vicourse.course import check_config, copy_course
 
 TOY = ROOT / "tests" / "fixtures" / "toy_course"

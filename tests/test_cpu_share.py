@@ -3,7 +3,7 @@
 Two submissions of 06 (the heaviest notebook, training included) are graded side by side on
 two workers: a correct one, and a blank one whose first cell starts 200 busy processes, each in
 a session of its own, and keeps them busy for 110 s. Each kernel's processes share one control
-group capped at one core (vicourse/cgroups.py), so the hog has one core and the classmate the
+group capped at one core (vicourse/grading/cgroups.py), so the hog has one core and the classmate the
 other: the correct submission keeps full marks and its status the first time, with no cell timed
 out. Without the cap (c.Sandbox.cgroups = False) the hog's 200 processes and the classmate's one
 share both cores, and the classmate's training runs out of time (it is then graded again alone:
@@ -18,9 +18,11 @@ import pytest
 from nbformat.v4 import new_code_cell
 
 from conftest import ROOT
-from vicourse import batch, examples, release, report
+from vicourse.authoring import examples, release
+from vicourse.batch import coordinator
 from vicourse.course import copy_course, read_notebook, source_notebook
-from vicourse.sandbox import isolation
+from vicourse.grading.sandbox_isolation import isolation
+from vicourse.reports import report
 
 NAME = "06_vqvae"
 ISOLATION = isolation()
@@ -56,7 +58,7 @@ def test_a_correct_06_beside_a_200_process_hog_keeps_full_marks(tmp_path):
     hog.cells.insert(1, new_code_cell(HOG))
     # the hog first, so that both start together on the two workers
     examples.submit(root, NAME, {"a-hog": hog, "b-correct": examples.filled(release_nb, source_nb)})
-    outcomes = {o.student: o for o in batch.grade_all(root, NAME, workers=2, timeout=900)}
+    outcomes = {o.student: o for o in coordinator.grade_all(root, NAME, workers=2, timeout=900)}
     correct = outcomes["b-correct"]
     assert correct.status == "graded" and not [n for n in correct.notes if "timed out" in n], correct  # nor graded again
     columns, scores, max_points, manual = report.question_scores(root, NAME)
@@ -92,7 +94,7 @@ def test_a_submission_slowed_by_a_classmate_is_graded_again_alone(tmp_path):
     victim = examples.filled(release_nb, source_nb)
     victim.cells.insert(2, new_code_cell(VICTIM))
     examples.submit(root, "01_entropy_kl", {"a-hog": hog, "b-victim": victim})
-    outcomes = {o.student: o for o in batch.grade_all(root, "01_entropy_kl", workers=2, timeout=600,
+    outcomes = {o.student: o for o in coordinator.grade_all(root, "01_entropy_kl", workers=2, timeout=600,
                                                       extra=["--Execute.timeout=8"])}
     victim_outcome = outcomes["b-victim"]
     assert any(note.startswith("graded again alone, after:") for note in victim_outcome.notes), victim_outcome

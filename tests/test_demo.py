@@ -9,7 +9,7 @@ import shutil
 import subprocess
 
 from conftest import ROOT
-from vicourse import examples, release, solutions
+from vicourse.authoring import examples, release, solutions
 from vicourse.course import copy_course, run_module_command
 
 TOY = ROOT / "tests" / "fixtures" / "toy_course"

@@ -1,4 +1,4 @@
-"""The nbgrader exchange, collected by the course's `SafeExchangeCollect` (vicourse/exchange.py).
+"""The nbgrader exchange, collected by the course's `SafeExchangeCollect` (vicourse/lms/exchange.py).
 
 The first tests plant what a hostile student can leave in the inbound folder (links to the
 instructor's files, a hard link, a named pipe, a device, a back-dated folder, an unreadable
@@ -26,7 +26,8 @@ import nbformat
 import pytest
 
 from conftest import ROOT
-from vicourse import batch, examples, release
+from vicourse.authoring import examples, release
+from vicourse.batch import coordinator
 from vicourse.course import copy_course, nbgrader, read_notebook, source_notebook
 
 TOY = ROOT / "tests" / "fixtures" / "toy_course"
@@ -111,7 +112,7 @@ def test_collect_never_follows_a_link_and_refuses_hard_links_pipes_and_devices(t
                                "reason": f"the same bytes as the course's private grader_tests/test_{A}.py"}]
     # the batch says so too, in the outcome the reports show
     release.generate_releases(root)
-    outcomes = {o.student: o for o in batch.grade_all(root, A, workers=1, timeout=300, progress=False)}
+    outcomes = {o.student: o for o in coordinator.grade_all(root, A, workers=1, timeout=300, progress=False)}
     assert f"FLAGGED: stolen.py has the same bytes as the course's private grader_tests/test_{A}.py" in \
         outcomes["mallory"].notes
 
@@ -296,7 +297,8 @@ def test_real_students_submit_one_swaps_in_a_link_and_collect_refuses_it(machine
     assert refused[f"{mine.name}/{A}.ipynb"] == refused[f"{mine.name}/test_{A}.py"] == "a symbolic link: not collected"
     assert refused[forged.name] == f"submitted in {bob}'s name but owned by {mallory}: not collected"
 
-    outcomes = {o.student: o for o in batch.grade_all(course, A, workers=1, timeout=300, progress=False)}  # make grade
+    # make grade
+    outcomes = {o.student: o for o in coordinator.grade_all(course, A, workers=1, timeout=300, progress=False)}
     assert outcomes[bob].status == "graded" and outcomes[bob].score == 3
     assert outcomes[mallory].status == "unreadable" and "no notebook" in outcomes[mallory].notes[0]
     grader_bytes = (course / "grader_tests" / f"test_{A}.py").read_bytes()

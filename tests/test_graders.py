@@ -1,14 +1,14 @@
 """The hidden graders, graded.  Through stock `nbgrader autograde` with the course config,
 the solution earns every autograded point and the blank release none.  Each known-wrong
 answer loses exactly the points its grader module says, and correct answers written in
-other styles lose nothing: all of them through vicourse.calibration, and a sample of
+other styles lose nothing: all of them through vicourse.authoring.calibration, and a sample of
 them through stock autograde as well, which must agree."""
 
 import pytest
 
 from conftest import ASSIGNMENTS, VARIANT_KINDS, grader_module, partial_sample, read_notebook, ROOT, stock_sample
-from vicourse.calibration import agrees, expected_fractions, kept_fractions
-from vicourse.grading_executor import is_test_cell
+from vicourse.authoring.calibration import agrees, expected_fractions, kept_fractions
+from vicourse.grading.graded_outputs import is_test_cell
 
 
 def lost(graded, submission):

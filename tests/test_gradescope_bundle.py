@@ -21,13 +21,14 @@ import nbformat
 import pytest
 
 from conftest import ROOT
-from vicourse import examples, gradescope, release
 from vicourse.__main__ import parse
+from vicourse.authoring import examples, release
+from vicourse.authoring.solutions import MARK_SCHEME, MARKER_LINE
 from vicourse.course import copy_course, read_notebook, source_notebook
-from vicourse.grading_executor import checks_in, load_grader_module
-from vicourse.gradescope_bundle import grading_part
-from vicourse.sandbox import isolation
-from vicourse.solutions import MARK_SCHEME, MARKER_LINE
+from vicourse.grading.hidden_checks import checks_in, load_grader_module
+from vicourse.grading.sandbox_isolation import isolation
+from vicourse.lms.gradescope_bundle import grading_part
+from vicourse.reports import gradescope
 
 A = "01_entropy_kl"
 FORGED = {"score": 1000.0, "output": "forged by the submission", "tests": []}
@@ -77,7 +78,7 @@ def test_the_bundle_holds_what_grading_needs_and_no_solution(bundle, tmp_path):
         modes = {name: zipped.getinfo(name).external_attr >> 16 for name in ("setup.sh", "run_autograder")}
     assert {"setup.sh", "run_autograder", "requirements.lock", "bundle.json", "course/nbgrader_config.py",
             f"course/grader_tests/test_{A}.py", f"course/release/{A}/{A}.ipynb", "course/gradebook.db",
-            "lib/vicourse/autograder.py", "lib/vicourse/grade_one.py"} <= names
+            "lib/vicourse/lms/autograder.py", "lib/vicourse/batch/grade_one.py"} <= names
     assert all(mode & 0o111 for mode in modes.values()), "Gradescope runs both scripts"
     assert not [n for n in names if n.startswith("course/source/") and n.endswith(".ipynb")], "no instructor notebook"
     assert not [n for n in names if "test_0" in n and A not in n], "only this assignment's grader"

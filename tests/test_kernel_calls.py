@@ -7,10 +7,11 @@ import pytest
 import torch
 from nbformat.v4 import new_code_cell, new_notebook
 
-from vicourse import kernel_side
-from vicourse.checking import StudentCodeError, TorchTensor, as_float, assert_close, assert_within_se, local_student
-from vicourse.grading_executor import live_student
-from vicourse.sandbox import isolation
+from vicourse.grading import kernel_side
+from vicourse.grading.checking import TorchTensor, as_float, assert_close, assert_within_se
+from vicourse.grading.executor import live_student
+from vicourse.grading.sandbox_isolation import isolation
+from vicourse.grading.student import StudentCodeError, local_student
 
 from conftest import ROOT
 
@@ -164,7 +165,7 @@ def test_the_doctor_catches_a_kernel_without_a_sandbox(tmp_path):
     sandbox switched off, a kernel reads the course and reaches the grader's port."""
     from traitlets.config import Config
 
-    from vicourse.doctor import run_doctor
+    from vicourse.apps.doctor import run_doctor
 
     config = Config()
     config.Sandbox.enabled = False
@@ -177,7 +178,7 @@ def test_hidden_inputs_come_from_the_grading_secret():
     """Checks draw their unseen inputs from the secret of the submission being graded: the same
     secret repeats them (a regrade), another secret gives other inputs (a later batch), and two
     checks' labels give independent streams."""
-    from vicourse.checking import grading_secret, hidden_rng, set_grading_secret
+    from vicourse.grading.checking import grading_secret, hidden_rng, set_grading_secret
 
     first = set_grading_secret("00" * 16)
     a = hidden_rng(101).random(4)

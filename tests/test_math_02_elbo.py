@@ -10,7 +10,7 @@ from scipy import integrate, optimize, stats
 from scipy.stats import norm
 from sklearn.mixture import GaussianMixture
 
-from vicourse.checking import TorchTensor
+from vicourse.grading.checking import TorchTensor
 
 NAME = "02_elbo"
 

@@ -17,7 +17,7 @@ from sklearn.metrics import normalized_mutual_info_score
 from sklearn.mixture import GaussianMixture
 
 from conftest import ROOT
-from vicourse.checking import TorchTensor
+from vicourse.grading.checking import TorchTensor
 from vicourse.shipped.vi_torch import digit_arrays
 
 NAME = "05_gmvae"
@@ -187,7 +187,7 @@ def test_secret_images_are_not_the_digits():
     and the same generator gives the same world again."""
     from sklearn.neighbors import KNeighborsClassifier
 
-    from vicourse.secret_images import GlyphWorld
+    from vicourse.grading.secret_images import GlyphWorld
 
     x_train, y_train, _, _ = digit_arrays()
     knn = KNeighborsClassifier(5).fit(x_train, y_train)
@@ -242,9 +242,9 @@ def test_model_answers_match_the_tables(nb):
 def test_references_reach_the_kernel_only_after_the_checks_they_would_answer(grader):
     """A training check binds reference answers in the kernel (docs/trained-models.md). Checks run in
     cell order, so each answer it sends must be defined, and checked, in an earlier cell."""
-    from vicourse.calibration import defined_names
+    from vicourse.authoring.variant_grader import defined_names
     from vicourse.course import read_notebook, source_notebook
-    from vicourse.grading_executor import is_test_cell
+    from vicourse.grading.graded_outputs import is_test_cell
 
     cells = read_notebook(source_notebook(ROOT, NAME)).cells
     ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in cells]

@@ -18,11 +18,12 @@ from scipy.stats import entropy
 from sklearn.neighbors import NearestNeighbors
 
 from conftest import ROOT
-from vicourse.checking import TorchTensor, local_student, set_grading_secret
 from vicourse.course import read_notebook, source_notebook
-from vicourse.grading_executor import run_check
+from vicourse.grading.checking import TorchTensor, set_grading_secret
+from vicourse.grading.hidden_checks import run_check
+from vicourse.grading.student import local_student
+from vicourse.grading.trained_models import load_parameters
 from vicourse.shipped.vi_torch import digit_arrays
-from vicourse.trained_models import load_parameters
 
 NAME = "06_vqvae"
 SEED = 0  # the notebook's

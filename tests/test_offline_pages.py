@@ -24,10 +24,12 @@ from traitlets.config.loader import PyFileConfigLoader
 
 from conftest import ROOT, TEST_SECRET
 from headless_chromium import missing, offline_browser
-from vicourse import batch, release, reports
 from vicourse.__main__ import feedback
+from vicourse.authoring import release
+from vicourse.batch import coordinator
 from vicourse.course import copy_course
-from vicourse.html_safety import notebook_page
+from vicourse.reports import all_reports
+from vicourse.reports.html_safety import notebook_page
 
 A = "01_entropy_kl"
 EXAMPLES = ("full", "partial", "cheater")
@@ -127,10 +129,10 @@ def handed_back(tmp_path_factory):
         folder = root / "submitted" / f"demo-{example}" / A
         folder.mkdir(parents=True)
         shutil.copy(root / "examples" / A / f"{example}.ipynb", folder / f"{A}.ipynb")
-    batch.grade_all(root, A, workers=2, timeout=600, secret=TEST_SECRET,
+    coordinator.grade_all(root, A, workers=2, timeout=600, secret=TEST_SECRET,
                     extra=["--Execute.timeout=15", "--ExecuteWithChecks.check_timeout=10"])
     feedback(root, A)
-    reports.write_all(root, A)
+    all_reports.write_all(root, A)
     return root
 
 

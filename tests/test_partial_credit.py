@@ -1,5 +1,5 @@
 """Multi-item blocks (true/false, multiple choice, choose-all) are scored right minus wrong,
-floored at zero, in one place: vicourse.checking.grade_items. A guess must not pay: on a
+floored at zero, in one place: vicourse.grading.checking.grade_items. A guess must not pay: on a
 balanced key every constant or empty answer earns nothing, a coin flip per item expects at most
 a quarter of the points (less from four items on), and each item known adds to the score."""
 
@@ -8,7 +8,7 @@ from fractions import Fraction
 
 import pytest
 
-from vicourse.checking import PartialCredit, grade_items
+from vicourse.grading.checking import PartialCredit, grade_items
 
 KEY = {"1": True, "2": False, "3": True, "4": False}
 

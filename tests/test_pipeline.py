@@ -15,12 +15,15 @@ import nbformat
 import pytest
 
 from conftest import ROOT, STARTED_WITH
-from vicourse import batch, examples, grades_table, release, report
-from vicourse.batch_worker import start_forkserver
+from vicourse.authoring import examples, release
+from vicourse.batch import coordinator, dask_tasks, submitted
+from vicourse.batch.gradebook_rows import write_template
+from vicourse.batch.outcomes import Outcome
+from vicourse.batch.worker import start_forkserver
 from vicourse.course import (alembic_head, check_config, copy_course, nbgrader, open_gradebook, read_notebook,
                              source_notebook, with_tools_on_path)
-from vicourse.gradebook_rows import write_template
-from vicourse.grader_files import grader_imports
+from vicourse.grading.grader_files import grader_imports
+from vicourse.reports import grades_table, report
 
 TOY = ROOT / "tests" / "fixtures" / "toy_course"
 
@@ -48,7 +51,7 @@ def toy(tmp_path_factory):
         folder = root / "submitted" / name / "00_toy"
         folder.mkdir(parents=True)
         nbformat.write(nb, folder / "00_toy.ipynb")
-    outcomes = batch.grade_all(
+    outcomes = coordinator.grade_all(
         root, "00_toy", workers=2, timeout=300,
         extra=["--Execute.timeout=3", "--Execute.iopub_timeout=3", "--ExecuteWithChecks.check_timeout=3"],
     )
@@ -87,7 +90,7 @@ def test_only_the_forkserver_is_pinned_to_one_math_thread(toy):
 def test_the_forkserver_imports_what_the_assignments_checks_import(tmp_path):
     """Top-level imports only, read without running the grader module; none for a broken one."""
     assert grader_imports(ROOT / "grader_tests", "01_entropy_kl") == [
-        "math", "numpy", "scipy.linalg", "scipy.special", "vicourse.checking"]
+        "math", "numpy", "scipy.linalg", "scipy.special", "vicourse.grading.checking"]
     assert "vicourse.shipped.vi_torch" in grader_imports(ROOT / "grader_tests", "05_gmvae")
     (tmp_path / "test_broken.py").write_text("import numpy\ndef f(:\n")
     (tmp_path / "test_inner.py").write_text("import math\ndef f():\n    import torch\nfrom . import x\n")
@@ -175,7 +178,7 @@ def test_a_course_without_a_gradebook_can_be_graded(tmp_path, monkeypatch):
     release.generate_releases(root)
     (root / "gradebook.db").unlink()
     monkeypatch.setenv("PATH", "/usr/bin:/bin")
-    batch.ensure_release(root, "00_toy")
+    coordinator.ensure_release(root, "00_toy")
     assert (root / "gradebook.db").exists()
 
 
@@ -193,7 +196,7 @@ def test_grading_processes_check_cell_metadata_as_nbgrader_does():
     import jsonschema
     from nbgrader.nbgraderformat import MetadataValidator
 
-    from vicourse import grading_child
+    from vicourse.batch import grading_child
 
     checks = grading_child.nbgraderformat_common.jsonschema
     assert isinstance(checks, grading_child._SchemaChecks)
@@ -211,8 +214,8 @@ def test_grading_processes_check_cell_metadata_as_nbgrader_does():
 
 def test_the_local_cluster_spends_no_cpu_on_samplers_nobody_reads():
     """No stack sampler, no work stealing, event-loop ticks once a second: the cores are for grading."""
-    with batch.dask_client(None, 2):
-        cluster = batch._LOCAL["cluster"]
+    with dask_tasks.dask_client(None, 2):
+        cluster = dask_tasks._LOCAL["cluster"]
         assert "stealing" not in cluster.scheduler.extensions
         for worker in cluster.workers.values():
             assert "profile" not in worker.periodic_callbacks
@@ -246,8 +249,8 @@ def test_the_template_gradebook_defines_the_assignment_as_the_course_gradebook_d
 UNGUARDED = """
 import json, sys
 from pathlib import Path
-from vicourse import batch
-outcomes = batch.grade_all(Path(sys.argv[1]), "00_toy", workers=2, timeout=120, progress=False)
+from vicourse.batch import coordinator
+outcomes = coordinator.grade_all(Path(sys.argv[1]), "00_toy", workers=2, timeout=120, progress=False)
 print(json.dumps([o.notes for o in outcomes]))
 """
 
@@ -293,9 +296,9 @@ if multiprocessing.current_process().name == "MainProcess":  # the forkserver, n
 GUARDED = """
 import json, sys
 from pathlib import Path
-from vicourse import batch
+from vicourse.batch import coordinator
 if __name__ == "__main__":
-    outcomes = batch.grade_all(Path(sys.argv[1]), "00_toy", workers=2, timeout=120, progress=False)
+    outcomes = coordinator.grade_all(Path(sys.argv[1]), "00_toy", workers=2, timeout=120, progress=False)
     print(json.dumps([[o.status, o.notes] for o in outcomes]))
 """
 
@@ -334,7 +337,7 @@ def test_the_grade_command_counts_what_it_graded_in_this_run(tmp_path, monkeypat
     for name, data in (("garbled", b"{not json"), ("huge", b"x" * 300_000)):
         (root / "submitted" / name / "00_toy").mkdir(parents=True)
         (root / "submitted" / name / "00_toy" / "00_toy.ipynb").write_bytes(data)
-    monkeypatch.setattr(batch, "MAX_SUBMISSION_BYTES", 200_000)  # the toy's notebook is far smaller
+    monkeypatch.setattr(submitted, "MAX_SUBMISSION_BYTES", 200_000)  # the toy's notebook is far smaller
     first = grade(root, "00_toy", workers=2, timeout=120, cell_timeout=None)
     bar = [state for state in capsys.readouterr().err.split("\r") if state.startswith("grading 00_toy:")][-1]
     second = grade(root, "00_toy", workers=2, timeout=120, cell_timeout=None)
@@ -354,7 +357,7 @@ def test_grading_without_a_sandbox_says_so_everywhere(tmp_path):
     nb = examples.filled(read_notebook(root / "release" / "00_toy" / "00_toy.ipynb"),
                          read_notebook(source_notebook(root, "00_toy")))
     nbformat.write(nb, folder / "00_toy.ipynb")
-    (outcome,) = batch.grade_all(root, "00_toy", workers=1, timeout=300)
+    (outcome,) = coordinator.grade_all(root, "00_toy", workers=1, timeout=300)
     assert outcome.status == "graded" and outcome.isolation.startswith("NONE: the sandbox is switched off")
     table = grades_table.print_table(report.class_results(root, "00_toy"))
     assert "isolation: NONE" in table
@@ -387,7 +390,7 @@ def test_the_batch_writes_what_stock_serial_autograde_writes(toy, tmp_path):
     stock = copy_course(TOY, tmp_path / "stock", config=ROOT / "nbgrader_config.py")
     release.generate_releases(stock)
     for student in STOCK:  # staged here as each grading process stages its own
-        staged = batch.stage(root, "00_toy", batch.Outcome(student))
+        staged = submitted.stage(root, "00_toy", Outcome(student))
         shutil.copytree(staged.parent, stock / "submitted" / student)
     result = nbgrader(stock, "autograde", "00_toy", "--force", "--Execute.timeout=3",
                       "--Execute.iopub_timeout=3", "--ExecuteWithChecks.check_timeout=3")
@@ -396,4 +399,4 @@ def test_the_batch_writes_what_stock_serial_autograde_writes(toy, tmp_path):
     assert ours == theirs
     for student in STOCK:
         path = f"autograded/{student}/00_toy/00_toy.ipynb"
-        assert batch.autograded_score(root / path) == batch.autograded_score(stock / path)
+        assert coordinator.autograded_score(root / path) == coordinator.autograded_score(stock / path)

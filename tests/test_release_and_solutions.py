@@ -7,10 +7,11 @@ import sys
 import pytest
 
 from conftest import ASSIGNMENTS, ROOT
-from vicourse import examples, shipped
+from vicourse import shipped
+from vicourse.authoring import examples
+from vicourse.authoring.release import MARKERS, release_problems
+from vicourse.authoring.solutions import build_solutions, student_safe
 from vicourse.course import copy_course, nbgrader, read_notebook, source_notebook
-from vicourse.release import MARKERS, release_problems
-from vicourse.solutions import build_solutions, student_safe
 
 
 def cells_of(path):

@@ -14,10 +14,10 @@ import pytest
 from conftest import ROOT
 from headless_chromium import missing, offline_browser
 from vicourse.course import read_notebook
-from vicourse.grades_table import WIDTH, print_table
-from vicourse.labels import notebook_labels
-from vicourse.report import ClassResults, Row
-from vicourse.similarity import similar_pairs, similarity_page, skeleton
+from vicourse.reports.grades_table import WIDTH, print_table
+from vicourse.reports.labels import notebook_labels
+from vicourse.reports.report import ClassResults, Row
+from vicourse.reports.similarity import similar_pairs, similarity_page, skeleton
 
 
 def release(assignment: str):

@@ -26,10 +26,12 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
-from vicourse import batch, examples, gradescope, release, reports
+from vicourse.authoring import examples, release
+from vicourse.batch import coordinator
 from vicourse.course import (copy_course, nbgrader, open_gradebook, read_notebook, run_module_command,
                              source_notebook)
-from vicourse.report import question_scores
+from vicourse.reports import all_reports, gradescope
+from vicourse.reports.report import question_scores
 
 TOY = ROOT / "tests" / "fixtures" / "toy_course"
 A = "00_toy"
@@ -112,10 +114,10 @@ def handed_back(tmp_path_factory):
     folder = root / "submitted" / HOSTILE_ID / A  # handed in through the exchange: no archive time
     folder.mkdir(parents=True)
     (folder / f"{A}.ipynb").write_text(notebook(release_nb, source_nb))
-    outcomes = batch.grade_all(root, A, workers=2, timeout=300, extra=[
+    outcomes = coordinator.grade_all(root, A, workers=2, timeout=300, extra=[
         "--Execute.timeout=5", "--Execute.iopub_timeout=5", "--ExecuteWithChecks.check_timeout=5"])
     grade_by_hand(root, WRITTEN)
-    reports.write_all(root, A)
+    all_reports.write_all(root, A)
     return root, {o.student: o for o in outcomes}
 
 
@@ -347,7 +349,7 @@ def test_feedback_says_not_graded_yet_and_names_the_questions(handed_back):
     assert '<li><a href="#test_double">A double</a> (Score: 2.0 / 2.0)</li>' in graded
     assert "not graded yet" not in graded.lower() and "Test cell" not in graded
     assert '<span class="nbgrader-label">B half</span>' in graded
-    for html in (waiting, graded):  # still made safe to open (vicourse/html_safety.py)
+    for html in (waiting, graded):  # still made safe to open (vicourse/reports/html_safety.py)
         assert html.count("Content-Security-Policy") == 1
 
 
@@ -418,6 +420,6 @@ def test_names_reach_the_gradebook_formgrader_and_reports(handed_back, tmp_path)
     assert "names of 2 students recorded" in done.stdout
     names = {s["id"]: (s["first_name"], s["last_name"]) for s in api.get_students()}
     assert names["1001"] == ("Jane", "Smith") and names["1008"] == ("Robert", "Tables") and names["1002"] == ("", "doejohn")
-    reports.write_all(root, A)
+    all_reports.write_all(root, A)
     grades = {r["student"]: r for r in csv.DictReader((root / "reports" / A / "grades.csv").open(newline=""))}
     assert grades["1001"]["name"] == "Jane Smith"

@@ -1,5 +1,5 @@
 """Staging reads, checks and repairs a submission within bounds, whatever the file holds
-(vicourse/staging.py, vicourse/repair.py). No kernel is started here."""
+(vicourse/grading/staging.py, vicourse/grading/repair.py). No kernel is started here."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import json
 import time
 
 from conftest import ROOT
-from vicourse.repair import MAX_CELLS
-from vicourse.staging import STAGING_SECONDS, stage_folder
+from vicourse.grading.repair import MAX_CELLS
+from vicourse.grading.staging import STAGING_SECONDS, stage_folder
 
 A = "01_entropy_kl"
 

@@ -12,6 +12,9 @@
   markdown block does (`- `, `+ `, `* `, `1. `, `#`, `>`): the renderers of every HTML page the course
   writes (solutions, feedback, formgrader) would cut the formula there into a bullet, and then
   eat its backslash escapes (`\\,\\|\\,` comes out as `,|,`).
+
+And the library's layout (docs/design.md, Package layout): no module longer than about 300 lines,
+and none loose in vicourse/ but the entry points and the course's paths.
 """
 
 import re
@@ -19,8 +22,8 @@ import re
 import pytest
 
 from conftest import ASSIGNMENTS, ROOT
+from vicourse.authoring.solutions import mark_scheme
 from vicourse.course import read_notebook, source_notebook
-from vicourse.solutions import mark_scheme
 
 POINTS_LINE = re.compile(r"^\*\*Points: (\d+(?:\.\d+)?)\*\* \((\d+(?:\.\d+)?) autograded, (\d+(?:\.\d+)?) written "
                          r"and graded by hand\)\.$", re.M)
@@ -174,3 +177,35 @@ def test_no_markdown_line_cuts_an_inline_formula(assignment):
     cut = {i: lines for i, cell in enumerate(nb.cells) if cell.cell_type == "markdown"
            and (lines := lines_that_cut_inline_math(cell.source))}
     assert not cut, f"markdown cells whose inline math a line cuts (cell: lines): {cut}"
+
+
+# ---------------------------------------------------------------- the library's layout
+
+MAX_MODULE_LINES = 300
+TOP_LEVEL = {"__init__.py", "__main__.py", "course.py"}  # everything else lives in a subpackage
+
+
+def test_every_module_of_the_library_is_short():
+    """One job per module: none of vicourse/ (subpackages and shipped/ included) is longer than
+    about 300 lines. Split a longer one where its jobs part, not at a line count."""
+    long = {str(p.relative_to(ROOT)): n for p in sorted((ROOT / "vicourse").rglob("*.py"))
+            if (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES}
+    assert not long, f"modules over {MAX_MODULE_LINES} lines: {long}"
+
+
+def test_no_module_lies_loose_in_the_library():
+    """Only the entry points and the course's paths sit in vicourse/ itself; every other module
+    sits in the subpackage of its role."""
+    loose = sorted(p.name for p in (ROOT / "vicourse").glob("*.py") if p.name not in TOP_LEVEL)
+    assert not loose, f"move into the subpackage of its role (docs/design.md): {loose}"
+
+
+def test_every_subpackage_is_a_package_with_a_role():
+    """A folder without __init__.py is left out of the wheel (pyproject.toml finds packages), and
+    docs/design.md gives each subpackage its line."""
+    design = (ROOT / "docs" / "design.md").read_text()
+    folders = sorted(p for p in (ROOT / "vicourse").iterdir() if p.is_dir() and p.name != "__pycache__")
+    assert folders
+    for folder in folders:
+        assert (folder / "__init__.py").is_file(), f"vicourse/{folder.name}/ has no __init__.py"
+        assert f"- `{folder.name}/`:" in design, f"docs/design.md has no line for {folder.name}/"

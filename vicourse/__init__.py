@@ -1,8 +1,8 @@
 """vicourse: the small library behind the variational-inference course.
 
-Notebooks use `device` (torch device and seeds); hidden graders use `checking`;
-the pipeline (autograde hook, batch grading, reports, solutions) lives in the
-other modules and is driven by the Makefile.
+Notebooks use `shipped/vi_torch.py` (torch device and seeds); hidden graders use
+`grading/checking.py`; the pipeline lives in one subpackage per role (grading/, batch/,
+reports/, lms/, authoring/, apps/: docs/design.md) and is driven by the Makefile.
 """
 
 import sys

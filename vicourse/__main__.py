@@ -1,7 +1,7 @@
 """Command line: `vicourse <command>` (or `python -m vicourse`), run in the course folder or with
 --course FOLDER. `vicourse <command> --help` describes each command and its options.
 
-A command lives in one of the commands_*.py modules, each with a `register(commands)` that adds
+A command lives in one of the apps/commands_*.py modules, each with a `register(commands)` that adds
 its argparse subparsers and sets `run`, a function of the parsed arguments returning the exit
 code. A new command is one such function and its parser; a new module goes in COMMAND_MODULES.
 """
@@ -12,15 +12,16 @@ import argparse
 import importlib
 import sys
 
-from .command_line import EXIT_CODES, Refused
+from .apps.command_line import EXIT_CODES, Refused
 
 # Imported here for scripts and tests that call them directly.
-from .commands_authoring import calibrate  # noqa: F401
-from .commands_course import cluster_certs, doctor  # noqa: F401
-from .commands_collect import collect  # noqa: F401
-from .commands_feedback import export, feedback  # noqa: F401
-from .commands_grading import grade  # noqa: F401
+from .apps.commands_authoring import calibrate  # noqa: F401
+from .apps.commands_collect import collect  # noqa: F401
+from .apps.commands_course import cluster_certs, doctor  # noqa: F401
+from .apps.commands_feedback import export, feedback  # noqa: F401
+from .apps.commands_grading import grade  # noqa: F401
 
+# the modules of apps/ that register commands
 COMMAND_MODULES = ("commands_authoring", "commands_collect", "commands_grading", "commands_feedback", "commands_course")
 
 
@@ -57,7 +58,7 @@ def parser() -> argparse.ArgumentParser:
     main_parser.add_argument("--version", action="version", version=version())
     commands = main_parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
-        importlib.import_module(f"{__package__}.{name}").register(commands)
+        importlib.import_module(f"{__package__}.apps.{name}").register(commands)
     for command in commands.choices.values():
         command.epilog = command.epilog or EXIT_CODES
         command.formatter_class = Formatter

@@ -185,7 +185,7 @@ def check_config(root: Path):
     """The course's configuration, as nbgrader will see it.
 
     nbgrader only logs a broken config and carries on without it, and ignores a misspelt class or
-    setting: refuse both instead (vicourse/config_check.py raises ConfigError)."""
+    setting: refuse both instead (vicourse/apps/config_check.py raises ConfigError)."""
     path = root / "nbgrader_config.py"
     text = path.read_text()
     code = compile(text, str(path), "exec")
@@ -195,7 +195,7 @@ def check_config(root: Path):
     namespace = {"get_config": lambda: config, "__file__": str(path)}
     exec(code, namespace)  # raises with a clear traceback if the config is broken
     if (str(path), text) not in _CHECKED:
-        from .config_check import refuse_unknown
+        from .apps.config_check import refuse_unknown
 
         refuse_unknown(config, path)
         _CHECKED.add((str(path), text))

@@ -1,0 +1,1 @@
+"""The instructor's side: releases, solutions, sample submissions and the checks' calibration."""

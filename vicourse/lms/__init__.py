@@ -1,0 +1,1 @@
+"""Submissions in from the exchange and the LMS downloads, and the Gradescope autograder out."""

@@ -1,0 +1,1 @@
+"""What graded submissions become: grades.csv, the LMS files, the class and similarity reports, feedback pages."""
