@@ -614,11 +614,11 @@ WRONG_ANSWERS = [
     Variant("true/false: strings instead of booleans", {"tf_answers":
         "tf_answers = {1: 'True', 2: 'False', 3: 'True', 4: 'False'}\n"}, loses={"test_tf_answers"}),
     # guesses earn nothing: the key is two True and two False, scored right minus wrong
-    Variant("guess: all True", {"tf_answers": "tf_answers = {1: True, 2: True, 3: True, 4: True}\n"},
+    Variant("guess: all True in tf_answers", {"tf_answers": "tf_answers = {1: True, 2: True, 3: True, 4: True}\n"},
             loses={"test_tf_answers"}),
-    Variant("guess: all False", {"tf_answers": "tf_answers = {1: False, 2: False, 3: False, 4: False}\n"},
+    Variant("guess: all False in tf_answers", {"tf_answers": "tf_answers = {1: False, 2: False, 3: False, 4: False}\n"},
             loses={"test_tf_answers"}),
-    Variant("guess: empty", {"tf_answers": "tf_answers = {}\n"}, loses={"test_tf_answers"}),
+    Variant("guess: empty in tf_answers", {"tf_answers": "tf_answers = {}\n"}, loses={"test_tf_answers"}),
 ]
 
 CORRECT_ALTERNATIVES = [

@@ -506,7 +506,7 @@ WRONG_ANSWERS = [
     Variant("VI claims left unanswered", {"vi_claims": "vi_claims = {1: None, 2: None, 3: None, 4: None, 5: None, 6: None}\n"},
             loses={"test_vi_claims"}),
     # guesses earn nothing: each true/false key is half True, each multiple-choice item has its own letter
-    *[Variant(f"guess: {name}", {cell: f"{cell} = {answer}\n"}, loses={f"test_{cell}"})
+    *[Variant(f"guess: {name} in {cell}", {cell: f"{cell} = {answer}\n"}, loses={f"test_{cell}"})
       for cell in ("elbo_claims", "vi_claims")
       for name, answer in (("all True", {k: True for k in range(1, 7)}), ("all False", {k: False for k in range(1, 7)}),
                            ("empty", {}))],
@@ -560,9 +560,9 @@ WRONG_ANSWERS = [
         'mc_answers = {"a": "B", "b": "B", "c": "A"}\n'}, keeps={"test_mc_answers": 1 / 3}),
     Variant("multiple choice: inclusive variance of one component, optimiser leaves the centre", {"mc_answers":
         'mc_answers = {"a": "C", "b": "A", "c": "B"}\n'}, loses={"test_mc_answers"}),
-    *[Variant(f"guess: all {letter}", {"mc_answers": f'mc_answers = {{"a": "{letter}", "b": "{letter}", "c": "{letter}"}}\n'},
+    *[Variant(f"guess: all {letter} in mc_answers", {"mc_answers": f'mc_answers = {{"a": "{letter}", "b": "{letter}", "c": "{letter}"}}\n'},
               loses={"test_mc_answers"}) for letter in "ABC"],
-    Variant("guess: empty", {"mc_answers": "mc_answers = {}\n"}, loses={"test_mc_answers"}),
+    Variant("guess: empty in mc_answers", {"mc_answers": "mc_answers = {}\n"}, loses={"test_mc_answers"}),
 ]
 
 CORRECT_ALTERNATIVES = [

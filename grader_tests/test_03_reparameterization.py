@@ -464,13 +464,13 @@ return float(np.mean(2 * x)), float(np.mean(2 * x * eps * var))""", "test_repara
     Variant("VAE choices: 'randomness removed' and E included",
             {"vae_choices": 'vae_choices = ["B", "C", "D", "E"]'}, loses={"test_vae_choices"}),
     # guesses earn nothing: three of the six true/false answers are True, three of the six letters are right
-    Variant("guess: all True", {"tf_cholesky": "tf_answers = {1: True, 2: True, 3: True, 4: True, 5: True, 6: True}"},
+    Variant("guess: all True in tf_cholesky", {"tf_cholesky": "tf_answers = {1: True, 2: True, 3: True, 4: True, 5: True, 6: True}"},
             loses={"test_tf_cholesky"}),
-    Variant("guess: all False", {"tf_cholesky": "tf_answers = {1: False, 2: False, 3: False, 4: False, 5: False, "
+    Variant("guess: all False in tf_cholesky", {"tf_cholesky": "tf_answers = {1: False, 2: False, 3: False, 4: False, 5: False, "
                                                 "6: False}"}, loses={"test_tf_cholesky"}),
-    Variant("guess: empty", {"tf_cholesky": "tf_answers = {}"}, loses={"test_tf_cholesky"}),
-    Variant("guess: all letters", {"vae_choices": 'vae_choices = list("ABCDEF")'}, loses={"test_vae_choices"}),
-    Variant("guess: empty", {"vae_choices": "vae_choices = []"}, loses={"test_vae_choices"}),
+    Variant("guess: empty in tf_cholesky", {"tf_cholesky": "tf_answers = {}"}, loses={"test_tf_cholesky"}),
+    Variant("guess: all letters in vae_choices", {"vae_choices": 'vae_choices = list("ABCDEF")'}, loses={"test_vae_choices"}),
+    Variant("guess: empty in vae_choices", {"vae_choices": "vae_choices = []"}, loses={"test_vae_choices"}),
     _w("pathwise: chain-rule factor u missing", "pathwise_grad", PW, """
 a, b = theta
 v = np.asarray(v)

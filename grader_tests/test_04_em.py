@@ -682,12 +682,12 @@ WRONG_ANSWERS = [
     Variant("variational EM read as monotone in log p, and the VAE's encoder as exact", {"tf_answers": _tf({3: True, 4: True})},
             keeps={"test_tf_answers": 2 / 6}),
     # guesses earn nothing: three True judgements of six, and a different letter for each sklearn quantity
-    Variant("guess: all True", {"tf_answers": _tf({k: True for k in range(1, 7)})}, loses={"test_tf_answers"}),
-    Variant("guess: all False", {"tf_answers": _tf({k: False for k in range(1, 7)})}, loses={"test_tf_answers"}),
-    Variant("guess: empty", {"tf_answers": "tf_answers = {}\n"}, loses={"test_tf_answers"}),
-    *[Variant(f"guess: all {letter}", {"sklearn_match": _sklearn(**{k: letter for k in _SKLEARN_OK})},
+    Variant("guess: all True in tf_answers", {"tf_answers": _tf({k: True for k in range(1, 7)})}, loses={"test_tf_answers"}),
+    Variant("guess: all False in tf_answers", {"tf_answers": _tf({k: False for k in range(1, 7)})}, loses={"test_tf_answers"}),
+    Variant("guess: empty in tf_answers", {"tf_answers": "tf_answers = {}\n"}, loses={"test_tf_answers"}),
+    *[Variant(f"guess: all {letter} in sklearn_match", {"sklearn_match": _sklearn(**{k: letter for k in _SKLEARN_OK})},
               loses={"test_sklearn_match"}) for letter in "ABCDE"],
-    Variant("guess: empty", {"sklearn_match": "sklearn_match = {}\n"}, loses={"test_sklearn_match"}),
+    Variant("guess: empty in sklearn_match", {"sklearn_match": "sklearn_match = {}\n"}, loses={"test_sklearn_match"}),
     # Part G
     Variant("restarts: the lowest final log-likelihood", {"run_restarts": _RESTARTS.replace(
         "int(BEST)", 'int(np.argmin([fit["loglik"][-1] for fit in fits]))')}, loses={"test_run_restarts"}),

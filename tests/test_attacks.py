@@ -251,7 +251,7 @@ def test_a_kernel_cannot_award_itself_a_score(battle):
     forged = [o for o in h1.outputs if o.get("metadata", {}).get("vicourse") == NEUTRALISED]
     assert forged and forged[0].data["text/plain"] == "1.0", "the forgery ran, and was kept only as display"
     results = [o for o in h1.outputs if o.output_type == "execute_result"]
-    assert [o.data["text/plain"] for o in results] == [repr(0.75)]
+    assert [o.data["text/plain"] for o in results] == [repr(battle["max_points"]["test_tf_answers"] / 2)]
 
 
 def test_correct_submissions_keep_full_marks_and_baselines_earn_nothing(battle):

@@ -115,3 +115,18 @@ def test_a_training_call_is_reused_by_variants_that_leave_its_cells_alone(tmp_pa
     # one line from the parent's check (before forking), one from the loss variant's re-run visible test;
     # none from the loss variant's check, which reused the parent's training
     assert log.read_text() == "run\n" * 2
+
+
+def test_two_variants_with_one_name_are_refused():
+    """Results are looked up by a variant's name: a repeated name would hand one variant's result to
+    the other, so the calibration refuses it and says which."""
+    import types
+
+    from vicourse.authoring.calibration import variants_of
+    from vicourse.grading.checking import Variant
+
+    module = types.SimpleNamespace(__name__="test_xx", WRONG_ANSWERS=[
+        Variant("guess: empty", {"a": "a = {}"}, loses={"test_a"}),
+        Variant("guess: empty", {"b": "b = {}"}, loses={"test_b"})])
+    with pytest.raises(ValueError, match="guess: empty"):
+        variants_of(module)

@@ -177,7 +177,7 @@ def test_the_grader_rebuilds_the_notebooks_gmvae(nb, grader):
     logits = np.asarray(parameters["pi_logits"])
     pi = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
     mixture = _sklearn_mixture(pi, np.asarray(parameters["mu_c"]), np.asarray(parameters["logvar_c"]))
-    codes = grader._encode(grader._load(grader._GMVAE(), parameters, "gmvae").vae, x_test)[0]
+    codes = grader._encode(grader.load_parameters(grader._GMVAE(), parameters, "gmvae").vae, x_test)[0]
     assert (mixture.predict(codes) == clusters).mean() > 0.99
 
 

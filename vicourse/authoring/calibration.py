@@ -65,8 +65,14 @@ def agrees(variant, lost: dict) -> bool:
 
 
 def variants_of(module) -> list:
-    """A grader module's calibration variants: known-wrong answers, then correct alternatives."""
-    return [v for kind in ("WRONG_ANSWERS", "CORRECT_ALTERNATIVES") for v in getattr(module, kind, [])]
+    """A grader module's calibration variants: known-wrong answers, then correct alternatives.
+    Results and tests refer to a variant by its name, so two with one name are refused."""
+    variants = [v for kind in ("WRONG_ANSWERS", "CORRECT_ALTERNATIVES") for v in getattr(module, kind, [])]
+    names = [v.name for v in variants]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(f"{module.__name__}: calibration variants share a name: {repeated}")
+    return variants
 
 
 # ---------------------------------------------------------------- in the sandbox
