@@ -96,13 +96,13 @@ def test_every_multi_item_block_has_a_partial_credit_variant():
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_every_multi_item_block_is_calibrated_against_guessing(assignment):
     """A block graded item by item (some known-wrong variant keeps part of it) has known-wrong
-    variants named "guess: ...": "empty" and the constant answers ("all True" and "all False",
+    variants named "guess: ... in <cell>": "empty" and the constant answers ("all True" and "all False",
     one letter everywhere for multiple choice, every letter for a choose-all list), and none of
     them keeps any of the block's points (grade_items scores right minus wrong, on a balanced key)."""
     wrong = getattr(grader_module(assignment)[0], "WRONG_ANSWERS", [])
     for block in sorted({g for v in wrong for g in v.keeps}):
         guesses = [v for v in wrong if v.name.startswith("guess:") and block in set(v.loses) | set(v.keeps)]
-        kinds = {v.name.split(":", 1)[1].strip() for v in guesses}
+        kinds = {v.name.split(":", 1)[1].split(" in ")[0].strip() for v in guesses}
         constants = {k for k in kinds if k.startswith("all ")}
         assert "empty" in kinds and constants, (block, sorted(kinds))
         assert "all True" not in constants or "all False" in constants, (block, sorted(kinds))
