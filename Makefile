@@ -4,7 +4,6 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 A ?=
-TEST_WORKERS ?= 2
 # COURSE=build/demo: run a command on another course folder (the demo's); KEEP_GOING=1: a batch
 # whose failed submissions or pages are listed exits 0 (docs/commands.md: exit codes)
 VICOURSE = $(PY) -m vicourse
@@ -28,9 +27,8 @@ install: $(STAMP)      ## .venv with the pinned versions (every other target run
 demo: install          ## releases, solutions, the sample submissions graded, reports, feedback: in build/demo/, its own course
 	$(VICOURSE) demo
 
-test: install          ## the project's tests (graders, pipeline, leaks, math): two workers, then the timing-sensitive ones alone
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup -m "not alone" tests
-	$(PY) -m pytest -q -m alone tests
+test: install          ## the project's tests (graders, pipeline, leaks, math)
+	$(PY) -m pytest -q --durations=25 tests
 
 release: install       ## student releases from source/
 	$(VICOURSE) release $(A) $(COURSE_OPT)

@@ -56,10 +56,6 @@ CELL_TIMEOUT = "--Execute.timeout=15"
 # variants of each kind that also go through stock autograde, to show that both routes agree
 # (the calibration grades every variant; each stock run costs a whole notebook execution)
 STOCK_SAMPLE = {"WRONG_ANSWERS": 1, "CORRECT_ALTERNATIVES": 1}
-# Under pytest-xdist (`make test` runs two workers), each worker gets its share of the cores, so a
-# batch or a calibration inside a test keeps the machine as busy as it did in a single process
-XDIST_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-CORES = max(1, (os.cpu_count() or 2) // XDIST_WORKERS)
 # Hidden inputs are drawn from a fresh secret in every real batch; the tests fix theirs, so that a
 # Monte Carlo check's rare unlucky draw cannot make the suite flaky (tests/test_attacks.py checks
 # that real batches draw different inputs)
@@ -141,7 +137,7 @@ def graded(course):
                 (folder / f"{assignment}.ipynb").write_text(text, encoding="utf-8")
             trains = shipped.trains_networks(course, assignment)
             outcomes = coordinator.grade_all(
-                course, assignment, workers=CORES, timeout=600,
+                course, assignment, workers=os.cpu_count() or 2, timeout=600,
                 extra=[CHECK_TIMEOUT] if trains else [CELL_TIMEOUT, CHECK_TIMEOUT],  # training keeps the course's limit
                 secret=TEST_SECRET,
             )
@@ -162,7 +158,7 @@ def calibrated(request):
     wanted = [a for a in ASSIGNMENTS if any(
         "calibrated" in item.fixturenames and getattr(item, "callspec", None) is not None
         and item.callspec.params.get("assignment") == a for item in request.session.items)]
-    pool = ThreadPoolExecutor(max_workers=min(2, CORES))
+    pool = ThreadPoolExecutor(max_workers=2)
     futures: dict[str, Future] = {}
 
     def calibrate(assignment: str) -> dict[str, dict]:
@@ -173,7 +169,7 @@ def calibrated(request):
         return {v.name: one for v, one in zip(variants, lost)}
 
     def get(assignment: str) -> dict[str, dict]:
-        if not futures and XDIST_WORKERS == 1:  # under xdist another worker may own the others
+        if not futures:
             for name in [assignment] + [a for a in wanted if a != assignment]:
                 futures[name] = pool.submit(calibrate, name)
         if assignment not in futures:
@@ -213,30 +209,3 @@ def solution():
 
     with stack:
         yield get
-
-
-# ---------------------------------------------------------------- two workers (pytest-xdist)
-
-SHARED_PER_ASSIGNMENT = {"graded", "calibrated", "solution", "nb", "grader"}
-# the groups that take longest go first, so that the two workers finish at about the same time
-HEAVIEST_FIRST = ["06_vqvae", "05_gmvae", "test_attacks_trained_models.py", "test_attacks_05.py", "01_entropy_kl",
-                  "test_attacks.py", "02_elbo", "04_em", "03_reparameterization", "test_pipeline.py"]
-
-
-def xdist_group(item) -> str:
-    """Tests that share an assignment's executed notebooks or batch run on one worker (the session
-    fixtures above are per worker); every other test stays with its module's fixtures."""
-    callspec = getattr(item, "callspec", None)
-    assignment = (callspec.params.get("assignment") if callspec else None) or getattr(item.module, "NAME", None)
-    if assignment and SHARED_PER_ASSIGNMENT & set(item.fixturenames):
-        return assignment
-    return item.path.name
-
-
-def pytest_collection_modifyitems(config, items):
-    if not config.pluginmanager.hasplugin("xdist") or config.getoption("dist", "no") != "loadgroup":
-        return
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(xdist_group(item)))
-    rank = {name: index for index, name in enumerate(HEAVIEST_FIRST)}
-    items.sort(key=lambda item: rank.get(xdist_group(item), len(rank)))  # stable: each group keeps its order

@@ -25,7 +25,6 @@ from vicourse.grading.sandbox_isolation import isolation
 from vicourse.reports import report
 
 NAME = "06_vqvae"
-pytestmark = pytest.mark.alone  # a hog that fills the machine, and a victim timed beside it
 ISOLATION = isolation()
 if ISOLATION.hierarchy is None and not os.environ.get("CI"):
     pytest.skip(f"no control groups on this machine: {ISOLATION.summary}", allow_module_level=True)
