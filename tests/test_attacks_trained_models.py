@@ -74,7 +74,8 @@ def battle(tmp_path_factory, solution):
     cells = dict(TRAINED_MODEL_ATTACKS)
     cells["t5-pasted-parameters"] = cells["t5-pasted-parameters"].format(**public_models(solution))
     submissions = {name: with_attack(solution_nb, code, trains=name in TRAINS) for name, code in cells.items()}
-    submissions.update({"c-correct": solution_nb, "b-blank": release_nb})
+    # the solution's full marks with the same grader and secret: tests/test_graders.py (a batch of its own)
+    submissions["b-blank"] = release_nb
     examples.submit(root, NAME, submissions)
     outcomes = coordinator.grade_all(root, NAME, workers=2, timeout=900, secret=TEST_SECRET,
                                extra=["--ExecuteWithChecks.check_timeout=10"])
@@ -90,8 +91,7 @@ def test_every_submission_was_graded(battle):
         assert outcome.status == "graded", (name, outcome.notes)
 
 
-def test_the_solution_keeps_full_marks_and_the_blank_release_earns_nothing(battle):
-    assert battle["points"]["c-correct"] == battle["full"], battle["outcomes"]["c-correct"].checks
+def test_the_blank_release_earns_nothing(battle):
     assert battle["points"]["b-blank"] == 0
 
 
