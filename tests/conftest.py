@@ -9,18 +9,26 @@
 * `calibrated(assignment)`: every variant of its grader module, graded by
   vicourse.authoring.calibration in one sandboxed process that runs the notebook once
   (about a second a variant instead of a fresh autograde run each); a dict
-  {variant name: {lost grade id: message}}.  The session's calibrations run two
-  at a time in the background from the first request.
+  {variant name: {lost grade id: message}}.
 * `solution(assignment)`: a live kernel that ran the source notebook, as a
   Student, for cross-checking stated numbers.
+
+The calibrations and the torch notebooks' batches (each trains networks for minutes of CPU) are
+graded by a background lane from the first test on, beside the rest of the suite, which on its own
+leaves a core idle much of the time; the tests that read them run last
+(pytest_collection_modifyitems).  The CPU-share tests run first, before the lane starts, since
+they measure what other load costs.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import subprocess
+import sys
 import tempfile
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 
 STARTED_WITH = {key: os.environ.get(key) for key in ("OMP_NUM_THREADS",)}  # as the test session found it
 os.environ.setdefault("MPLBACKEND", "Agg")  # before anything imports matplotlib
@@ -39,6 +47,7 @@ from vicourse.authoring import examples, release
 from vicourse.authoring.calibration import grade_variants, variants_of
 from vicourse.authoring.solutions import MARKER_LINE, HIDDEN_BLOCK
 from vicourse.batch import coordinator
+from vicourse.batch.outcomes import Outcome, load_outcomes
 from vicourse.course import assignments, copy_course, read_notebook, source_notebook
 from vicourse.grading.executor import live_student
 from vicourse.grading.hidden_checks import checks_in, load_grader_module
@@ -47,6 +56,8 @@ from vicourse.shipped import working_copy
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENTS = assignments(ROOT)
+TORCH = [a for a in ASSIGNMENTS if shipped.trains_networks(ROOT, a)]
+QUIET_FIRST = ("test_cpu_share.py",)  # they measure a classmate's load: nothing of ours may run beside them
 VARIANT_KINDS = {"WRONG_ANSWERS": "wrong", "CORRECT_ALTERNATIVES": "alternative"}
 CHECK_TIMEOUT = "--ExecuteWithChecks.check_timeout=10"
 # per-cell limit for the numpy notebooks: three times their slowest cell while two submissions are
@@ -125,59 +136,124 @@ def calibration_submissions(course: Path, assignment: str) -> dict[str, str]:
     return texts
 
 
+# the lane's batch, in a process of its own: a process has one local cluster and one forkserver, which
+# a batch in the foreground shares
+LANE_BATCH = ("import json, sys\nfrom pathlib import Path\nfrom vicourse.batch import coordinator\n"
+              "root, assignment, options = Path(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3])\n"
+              "coordinator.grade_all(root, assignment, progress=False, secret=bytes.fromhex(options.pop('secret')),"
+              " **options)\n")
+
+
+def grade_batch(course: Path, assignment: str, own_process: bool = False) -> Graded:
+    """The submissions of calibration_submissions, autograded by `make grade`'s engine in one batch."""
+    for name, text in calibration_submissions(course, assignment).items():
+        folder = course / "submitted" / name / assignment
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{assignment}.ipynb").write_text(text, encoding="utf-8")
+    trains = shipped.trains_networks(course, assignment)
+    options = {"workers": os.cpu_count() or 2, "timeout": 600,
+               "extra": [CHECK_TIMEOUT] if trains else [CELL_TIMEOUT, CHECK_TIMEOUT]}  # training keeps the course's limit
+    if own_process:
+        ran = subprocess.run([sys.executable, "-c", LANE_BATCH, str(course), assignment,
+                              json.dumps({**options, "secret": TEST_SECRET.hex()})], cwd=ROOT, capture_output=True, text=True)
+        if ran.returncode != 0:
+            raise RuntimeError(f"the batch of {assignment} failed ({ran.returncode}):\n{ran.stderr[-3000:]}")
+        outcomes = [Outcome.from_dict(saved) for saved in load_outcomes(course, assignment).values()]
+    else:
+        outcomes = coordinator.grade_all(course, assignment, secret=TEST_SECRET, **options)
+    columns, scores, max_points, manual = report.question_scores(course, assignment)
+    return Graded(scores, {o.student: o for o in outcomes}, max_points, [c for c in columns if c not in manual])
+
+
+def calibrate(assignment: str) -> dict[str, dict]:
+    module, _ = grader_module(assignment)
+    variants = variants_of(module)
+    lost = grade_variants(source_notebook(ROOT, assignment), ROOT / "grader_tests", [v.replace for v in variants],
+                          secret=TEST_SECRET.hex())
+    return {v.name: one for v, one in zip(variants, lost)}
+
+
+def lane_work(item) -> tuple[str, str] | None:
+    """("calibrated", assignment) where a test reads a calibration, ("graded", assignment) where it reads
+    a torch notebook's batch: the work of the background lane."""
+    assignment = getattr(getattr(item, "callspec", None), "params", {}).get("assignment")
+    if "calibrated" in item.fixturenames and assignment in ASSIGNMENTS:
+        return "calibrated", assignment
+    if "graded" in item.fixturenames and assignment in TORCH:
+        return "graded", assignment
+    return None
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """The CPU-share tests first, on a quiet machine; the tests that wait for the lane last."""
+    items.sort(key=lambda item: 0 if item.path.name in QUIET_FIRST else 2 if lane_work(item) else 1)
+
+
+class Lane:
+    """One background thread that grades the calibrations that this session's tests read, and the torch
+    notebooks' batches (in a course copy of its own, so two batches never share a gradebook)."""
+
+    def __init__(self, folder: Path, jobs: set[tuple[str, str]]):
+        self.folder, self.futures = folder, {}
+        # the torch notebooks' work first (the longest jobs), their calibrations before their batches
+        self.jobs = sorted(jobs, key=lambda job: (job[1] not in TORCH, job))
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lane")
+        self.course: Path | None = None
+
+    def start(self) -> None:
+        if self.futures or not self.jobs:
+            return
+        for kind, assignment in self.jobs:
+            self.futures[kind, assignment] = self.pool.submit(self._run, kind, assignment)
+
+    def _run(self, kind: str, assignment: str):
+        if kind == "calibrated":
+            return calibrate(assignment)
+        if self.course is None:
+            self.course = copy_course(ROOT, self.folder, parts=("source", "grader_tests", "examples"))
+            release.generate_releases(self.course, TORCH)
+        return grade_batch(self.course, assignment, own_process=True)
+
+    def result(self, kind: str, assignment: str):
+        """The lane's result, or None where the lane does not grade it."""
+        if (kind, assignment) not in self.jobs:
+            return None
+        self.start()
+        return self.futures[kind, assignment].result()
+
+
 @pytest.fixture(scope="session")
-def graded(course):
+def lane(request, tmp_path_factory):
+    work = {job for job in map(lane_work, request.session.items) if job}
+    lane = Lane(tmp_path_factory.mktemp("lane"), work)
+    yield lane
+    lane.pool.shutdown(cancel_futures=True)
+
+
+@pytest.fixture(autouse=True)
+def _lane_runs_beside_the_tests(request, lane):
+    if request.node.path.name not in QUIET_FIRST:
+        lane.start()
+
+
+@pytest.fixture(scope="session")
+def graded(course, lane):
     cache: dict[str, Graded] = {}
 
     def get(assignment: str) -> Graded:
         if assignment not in cache:
-            for name, text in calibration_submissions(course, assignment).items():
-                folder = course / "submitted" / name / assignment
-                folder.mkdir(parents=True, exist_ok=True)
-                (folder / f"{assignment}.ipynb").write_text(text, encoding="utf-8")
-            trains = shipped.trains_networks(course, assignment)
-            outcomes = coordinator.grade_all(
-                course, assignment, workers=os.cpu_count() or 2, timeout=600,
-                extra=[CHECK_TIMEOUT] if trains else [CELL_TIMEOUT, CHECK_TIMEOUT],  # training keeps the course's limit
-                secret=TEST_SECRET,
-            )
-            columns, scores, max_points, manual = report.question_scores(course, assignment)
-            cache[assignment] = Graded(
-                scores, {o.student: o for o in outcomes}, max_points, [c for c in columns if c not in manual]
-            )
+            cache[assignment] = lane.result("graded", assignment) or grade_batch(course, assignment)
         return cache[assignment]
 
     return get
 
 
 @pytest.fixture(scope="session")
-def calibrated(request):
-    """At the first request, every assignment this session's tests calibrate is started, two at
-    a time: a torch notebook's calibration trains on one core before it grades its variants on
-    all of them, so two side by side keep both cores busy."""
-    wanted = [a for a in ASSIGNMENTS if any(
-        "calibrated" in item.fixturenames and getattr(item, "callspec", None) is not None
-        and item.callspec.params.get("assignment") == a for item in request.session.items)]
-    pool = ThreadPoolExecutor(max_workers=2)
-    futures: dict[str, Future] = {}
-
-    def calibrate(assignment: str) -> dict[str, dict]:
-        module, _ = grader_module(assignment)
-        variants = variants_of(module)
-        lost = grade_variants(source_notebook(ROOT, assignment), ROOT / "grader_tests", [v.replace for v in variants],
-                              secret=TEST_SECRET.hex())
-        return {v.name: one for v, one in zip(variants, lost)}
-
+def calibrated(lane):
     def get(assignment: str) -> dict[str, dict]:
-        if not futures:
-            for name in [assignment] + [a for a in wanted if a != assignment]:
-                futures[name] = pool.submit(calibrate, name)
-        if assignment not in futures:
-            futures[assignment] = pool.submit(calibrate, assignment)
-        return futures[assignment].result()
+        return lane.result("calibrated", assignment)
 
-    yield get
-    pool.shutdown(cancel_futures=True)
+    return get
 
 
 @pytest.fixture(scope="module")
