@@ -16,8 +16,9 @@
 The calibrations and the torch notebooks' batches (each trains networks for minutes of CPU) are
 graded by a background lane from the first test on, beside the rest of the suite, which on its own
 leaves a core idle much of the time; the tests that read them run last
-(pytest_collection_modifyitems).  The CPU-share tests run first, before the lane starts, since
-they measure what other load costs.
+(pytest_collection_modifyitems).  The CPU-share and kernel-call tests run first, before the lane
+starts: the first measure what other load costs; one of the second restarts a kernel and replays
+it within a call's time limit, which failed once beside the lane (a replay past 120 s).
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ from vicourse.shipped import working_copy
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENTS = assignments(ROOT)
 TORCH = [a for a in ASSIGNMENTS if shipped.trains_networks(ROOT, a)]
-QUIET_FIRST = ("test_cpu_share.py",)  # they measure a classmate's load: nothing of ours may run beside them
+QUIET_FIRST = ("test_cpu_share.py", "test_kernel_calls.py")  # load measured, or kernel timing tested: run alone
 VARIANT_KINDS = {"WRONG_ANSWERS": "wrong", "CORRECT_ALTERNATIVES": "alternative"}
 CHECK_TIMEOUT = "--ExecuteWithChecks.check_timeout=10"
 # per-cell limit for the numpy notebooks: three times their slowest cell while two submissions are
@@ -185,7 +186,7 @@ def lane_work(item) -> tuple[str, str] | None:
 
 
 def pytest_collection_modifyitems(session, config, items):
-    """The CPU-share tests first, on a quiet machine; the tests that wait for the lane last."""
+    """The QUIET_FIRST tests first, before the lane starts; the tests that wait for the lane last."""
     items.sort(key=lambda item: 0 if item.path.name in QUIET_FIRST else 2 if lane_work(item) else 1)
 
 
