@@ -579,10 +579,10 @@ gmvae_parameters = lambda x, seed: parameters_of(GMVAE())
 
 # ---------------------------------------------------------------- 06: cheats on the trained-model checks
 # Each is the source of one cell appended to the end of an 06 notebook, after the locked cells whose
-# names it replaces (tests/test_attacks_trained_models.py). Most ride on the solution with its training
-# switched off (NO_TRAINING, a cell right after the set-up): every visible test passes, nothing is
-# trained, and the cheat is all that could earn the trained-model points. A grader that called these
-# names to run the model would give them the points; one that judges parameters on secret images
+# names it replaces (tests/test_attacks_trained_models.py). Each rides on the solution with its training
+# switched off (NO_TRAINING, a cell right after the set-up): every visible test passes, the notebook
+# trains nothing, and the cheat is all that could earn the trained-model points. A grader that called
+# these names to run the model would give them the points; one that judges parameters on secret images
 # gives none.
 
 NO_TRAINING = r'''
@@ -671,9 +671,12 @@ def trained_prior_parameters(codes, seed, mask_source):
     return _pasted("prior")
 '''
 
-# On the full solution: the locked architecture rebound, after the notebook's own runs, to a network
-# twice as wide and a prior with four times the hidden units, which the grader's training call then trains.
+# The locked architecture rebound, after the notebook's own runs, to a network twice as wide and a prior
+# with four times the hidden units, and the course's training loop put back, so that the grader's training
+# calls train them for real: with the shapes unchecked, they would earn the trained-model points.
 REBOUND_ARCHITECTURE = r'''
+from vi_torch import train  # the course's loop again, for the grader's training calls
+
 _locked_coders, _LockedPrior = coders, CodePrior
 
 def coders(dim, width=32):
@@ -692,5 +695,3 @@ TRAINED_MODEL_ATTACKS = {
     "t5-pasted-parameters": PASTED_PARAMETERS,
     "t6-rebound-architecture": REBOUND_ARCHITECTURE,
 }
-# the attack that rides on the solution as it is, training included; the others switch training off
-TRAINS = ("t6-rebound-architecture",)

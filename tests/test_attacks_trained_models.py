@@ -2,7 +2,8 @@
 `make grade`'s engine (vicourse.batch.coordinator.grade_all) in one batch with the solution and the blank release.
 
 The cheats ride on the solution, so every visible test passes and each keeps the points of its honest
-answers; all but one switch the notebook's training off, so nothing is trained. Each earns no point of
+answers; each switches the notebook's training off (t6 puts the course's loop back for the grader's own
+training calls, so that they train its wider networks). Each earns no point of
 C.1 and D.3: the grader never calls a student function to run a model, and judges the parameters that
 the student's training returns on images drawn at grading time. A grader that called
 `vqvae_reconstruct`, `vqvae_codes` or `prior_logits`, as this course's first edition did, would give
@@ -20,7 +21,7 @@ import numpy as np
 import pytest
 from nbformat.v4 import new_code_cell
 
-from attacks import NO_TRAINING, TRAINS, TRAINED_MODEL_ATTACKS
+from attacks import NO_TRAINING, TRAINED_MODEL_ATTACKS
 from conftest import ROOT, TEST_SECRET
 from vicourse.authoring import examples, release
 from vicourse.batch import coordinator
@@ -49,14 +50,13 @@ def public_models(solution) -> dict:
     return {name: packed(state) for name, state in nb.value("_public_models").items()}
 
 
-def with_attack(nb, code: str, trains: bool):
-    """`nb` with the attack as its last cell and, unless it `trains`, the training switched off by a
-    cell right after the set-up."""
+def with_attack(nb, code: str):
+    """`nb` with the attack as its last cell and the notebook's training switched off by a cell right
+    after the set-up."""
     nb = nbformat.from_dict(json.loads(nbformat.writes(nb)))
     nb.cells.append(new_code_cell(code))
-    if not trains:
-        setup = next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == "setup")
-        nb.cells.insert(setup + 1, new_code_cell(NO_TRAINING))
+    setup = next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == "setup")
+    nb.cells.insert(setup + 1, new_code_cell(NO_TRAINING))
     return nb
 
 
@@ -68,7 +68,7 @@ def battle(tmp_path_factory, solution):
     solution_nb = examples.filled(release_nb, read_notebook(source_notebook(root, NAME)))
     cells = dict(TRAINED_MODEL_ATTACKS)
     cells["t5-pasted-parameters"] = cells["t5-pasted-parameters"].format(**public_models(solution))
-    submissions = {name: with_attack(solution_nb, code, trains=name in TRAINS) for name, code in cells.items()}
+    submissions = {name: with_attack(solution_nb, code) for name, code in cells.items()}
     # the solution's full marks with the same grader and secret: tests/test_graders.py (a batch of its own)
     submissions["b-blank"] = release_nb
     examples.submit(root, NAME, submissions)
