@@ -781,9 +781,9 @@ return table[rows, cols].sum() / table.sum()"""),
 ]
 
 # Stock autograde re-trains every model for each submission (about 40 s of CPU). The solution and
-# the blank release go through it in tests/test_graders.py, and so does the one variant whose
-# outcome depends on re-training: a notebook that raises in C.1 must still earn C.2.  The other
-# variants are graded by the calibration alone, which runs the notebook once, to keep `make test`
-# within its budget.
+# the blank release go through it in tests/test_graders.py, and so do two variants whose outcomes
+# depend on re-training, together in one notebook: a notebook that raises in C.1 must still earn C.2,
+# and a GM-VAE loss that the notebook trains with must cost B.5 alone. The other variants are graded
+# by the calibration alone, which runs the notebook once, to keep `make test` within its budget.
 STOCK_AUTOGRADE = {"WRONG_ANSWERS": ["accuracy left unwritten", "GM-VAE: entropy added instead of subtracted"],
                    "CORRECT_ALTERNATIVES": []}

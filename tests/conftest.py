@@ -45,7 +45,7 @@ import pytest
 
 from vicourse import shipped
 from vicourse.authoring import examples, release
-from vicourse.authoring.calibration import grade_variants, variants_of
+from vicourse.authoring.calibration import expected_fractions, grade_variants, variants_of
 from vicourse.authoring.solutions import MARKER_LINE, HIDDEN_BLOCK
 from vicourse.batch import coordinator
 from vicourse.batch.outcomes import Outcome, load_outcomes
@@ -65,8 +65,8 @@ CHECK_TIMEOUT = "--ExecuteWithChecks.check_timeout=10"
 # graded at once (a torch import, under 5 s), short enough that the broken example's endless loop
 # stays cheap; the attack battle uses the same
 CELL_TIMEOUT = "--Execute.timeout=15"
-# variants of each kind that also go through stock autograde, to show that both routes agree
-# (the calibration grades every variant; each stock run costs a whole notebook execution)
+# variants of each kind that also go through stock autograde, in one submission, to show that both
+# routes agree (the calibration grades every variant; each stock run costs a whole notebook execution)
 STOCK_SAMPLE = {"WRONG_ANSWERS": 1, "CORRECT_ALTERNATIVES": 1}
 # Hidden inputs are drawn from a fresh secret in every real batch; the tests fix theirs, so that a
 # Monte Carlo check's rare unlucky draw cannot make the suite flaky (tests/test_attacks.py checks
@@ -83,6 +83,27 @@ def stock_sample(variants: list, kind: str, module=None) -> list[int]:
         return [i for i, v in enumerate(variants) if v.name in chosen]
     count = min(STOCK_SAMPLE[kind], len(variants))
     return sorted({round(i * (len(variants) - 1) / max(count - 1, 1)) for i in range(count)})
+
+
+def stock_submission(module, kind: str) -> tuple[str, dict, dict] | None:
+    """(submission name, replace, {grade id: fraction kept} expected) for the sampled variants of one
+    kind, graded together in one stock submission: each bug is charged once, so together they lose
+    what each loses. Variants that share a cell cannot be told apart this way and are refused."""
+    variants = getattr(module, kind, [])
+    chosen = stock_sample(variants, kind, module)
+    if not chosen:
+        return None
+    replace, expected = {}, {}
+    for index in chosen:
+        variant = variants[index]
+        wanted = expected_fractions(variant)
+        shared = (set(variant.replace) & set(replace)) | (set(wanted) & set(expected))
+        if shared:
+            raise ValueError(f"{module.__name__}: STOCK_AUTOGRADE variants of {kind} share cells {sorted(shared)}")
+        replace.update(variant.replace)
+        expected.update(wanted)
+    name = VARIANT_KINDS[kind] + "-" + "-".join(f"{index:02d}" for index in chosen)
+    return name, replace, expected
 
 
 def partial_sample(variants: list) -> list[int]:
@@ -123,11 +144,11 @@ def calibration_submissions(course: Path, assignment: str) -> dict[str, str]:
         "solution": nbformat.writes(examples.filled(release_nb, source_nb)),
         "release": nbformat.writes(release_nb),
     }
-    for kind, prefix in VARIANT_KINDS.items():
-        variants = getattr(module, kind, [])
-        for index in stock_sample(variants, kind, module):
-            nb = examples.filled(release_nb, source_nb, replace=variants[index].replace)
-            texts[f"{prefix}-{index:02d}"] = nbformat.writes(nb)
+    for kind in VARIANT_KINDS:
+        sampled = stock_submission(module, kind)
+        if sampled:
+            name, replace, _ = sampled
+            texts[name] = nbformat.writes(examples.filled(release_nb, source_nb, replace=replace))
     wrong = getattr(module, "WRONG_ANSWERS", [])
     for index in partial_sample(wrong):
         nb = examples.filled(release_nb, source_nb, replace=wrong[index].replace)
