@@ -63,31 +63,45 @@ from .sandbox_isolation import FALLBACK_NICE, Sandbox, bwrap_binary, isolation, 
 
 
 class ReadyClient(AsyncKernelClient):
-    """jupyter_client's async client, ready once the kernel has answered kernel_info and IOPub is
-    seen to be connected. It skips the stock client's last step, waiting for 0.2 s of silence on
-    IOPub to discard messages nobody reads (nbclient and the grader's calls each match replies to
-    their own requests): 0.2 s of an idle core for every graded submission."""
+    """jupyter_client's async client, ready once the kernel has answered one of this wait's kernel_info
+    requests on the shell channel and IOPub has carried a message about one of them.
+
+    Only replies to this wait's own requests count. After a restart, the channels still hold what the
+    old kernel sent (execute replies nobody reads, a status from long ago), and the shell socket may
+    still be writing into the dead kernel's connection: a stale reply taken for readiness let the replay
+    that follows go unanswered, and grading waited out the replay's whole limit. It skips the stock
+    client's last step, waiting for 0.2 s of silence on IOPub to discard messages nobody reads (nbclient
+    and the grader's calls each match replies to their own requests): 0.2 s of an idle core for every
+    graded submission."""
 
     async def wait_for_ready(self, timeout: float | None = None) -> None:
         deadline = time.monotonic() + (timeout if timeout is not None else float("inf"))
+        asked: set[str] = set()
         while True:
-            self.kernel_info()
-            try:
-                reply = await ensure_async(self.shell_channel.get_msg(timeout=1))
-            except Empty:
-                reply = None
-            if reply is not None and reply["msg_type"] == "kernel_info_reply":
-                try:
-                    await ensure_async(self.iopub_channel.get_msg(timeout=0.2))  # IOPub is connected
-                except Empty:
-                    pass  # a message published before IOPub connected was lost: ask again
-                else:
-                    self._handle_kernel_info_reply(reply)
+            asked.add(self.kernel_info())
+            if await self._about(self.shell_channel, asked, 1.0) is not None:
+                # the kernel publishes its busy and idle for each request: once one arrives, IOPub is connected
+                if await self._about(self.iopub_channel, asked, 0.5) is not None:
                     return
             if not await self._async_is_alive():
                 raise RuntimeError("the kernel died before replying to kernel_info")
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the kernel did not reply to kernel_info in {timeout} s")
+
+    async def _about(self, channel, asked: set[str], seconds: float) -> dict | None:
+        """The first message on `channel` about one of the requests in `asked`, within `seconds`; the
+        messages before it are dropped. A kernel_info reply is also handled as the stock client does."""
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            try:
+                msg = await ensure_async(channel.get_msg(timeout=left))
+            except Empty:
+                return None
+            if msg["parent_header"].get("msg_id") in asked:
+                if msg["msg_type"] == "kernel_info_reply":
+                    self._handle_kernel_info_reply(msg)
+                return msg
+        return None
 
     _async_wait_for_ready = wait_for_ready
 
