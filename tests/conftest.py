@@ -14,11 +14,14 @@
   Student, for cross-checking stated numbers.
 
 The calibrations and the torch notebooks' batches (each trains networks for minutes of CPU) are
-graded by a background lane from the first test on, beside the rest of the suite, which on its own
-leaves a core idle much of the time; the tests that read them run last
-(pytest_collection_modifyitems).  The CPU-share and kernel-call tests run first, before the lane
-starts: the first measure what other load costs; one of the second restarts a kernel and replays
-it within a call's time limit, which failed once beside the lane (a replay past 120 s).
+graded by a background lane from the first test on, beside the rest of the suite, most of which uses
+one core (pytest_collection_modifyitems orders the tests):
+
+1. the CPU-share tests, before the lane starts: they measure what other load costs;
+2. the tests that use one core, beside the lane;
+3. the tests whose batches grade two submissions at once (BOTH_CORES, and the numpy notebooks'
+   `graded` batches), when the lane has less left to do;
+4. the tests that read the lane's results.
 """
 
 from __future__ import annotations
@@ -58,7 +61,8 @@ from vicourse.shipped import working_copy
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENTS = assignments(ROOT)
 TORCH = [a for a in ASSIGNMENTS if shipped.trains_networks(ROOT, a)]
-QUIET_FIRST = ("test_cpu_share.py", "test_kernel_calls.py")  # load measured, or kernel timing tested: run alone
+QUIET_FIRST = ("test_cpu_share.py",)  # they measure what other load costs: run alone
+BOTH_CORES = ("test_attacks.py", "test_attacks_05.py", "test_attacks_trained_models.py")  # two-worker batches
 VARIANT_KINDS = {"WRONG_ANSWERS": "wrong", "CORRECT_ALTERNATIVES": "alternative"}
 CHECK_TIMEOUT = "--ExecuteWithChecks.check_timeout=10"
 # per-cell limit for the numpy notebooks: three times their slowest cell while two submissions are
@@ -207,8 +211,16 @@ def lane_work(item) -> tuple[str, str] | None:
 
 
 def pytest_collection_modifyitems(session, config, items):
-    """The QUIET_FIRST tests first, before the lane starts; the tests that wait for the lane last."""
-    items.sort(key=lambda item: 0 if item.path.name in QUIET_FIRST else 2 if lane_work(item) else 1)
+    """The QUIET_FIRST tests first, before the lane starts; then those that use one core, beside the lane;
+    then those that use two; the tests that wait for the lane last."""
+    def order(item) -> int:
+        if item.path.name in QUIET_FIRST:
+            return 0
+        if lane_work(item):
+            return 3
+        return 2 if item.path.name in BOTH_CORES or "graded" in item.fixturenames else 1
+
+    items.sort(key=order)
 
 
 class Lane:
