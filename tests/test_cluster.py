@@ -57,7 +57,7 @@ def postgres_binaries() -> str | None:
 
 
 PG_BIN = postgres_binaries()
-# skipped in the `graded` fixture, not here: tests/test_cluster_tls.py imports this module's helpers
+# skipped in the `cluster_run` fixture, not here: tests/test_cluster_tls.py imports this module's helpers
 NO_POSTGRES = PG_BIN is None and not os.environ.get("CI")
 
 
@@ -157,7 +157,7 @@ class Cluster:
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory):
+def cluster_run(tmp_path_factory):
     if NO_POSTGRES:
         pytest.skip("PostgreSQL server binaries (initdb, pg_ctl, postgres) not found: install Debian's postgresql "
                     "package to run the cluster + PostgreSQL test")
@@ -220,43 +220,43 @@ def graded(tmp_path_factory):
         database.stop()
 
 
-def test_every_submission_has_one_outcome_and_its_rows_after_a_worker_died(graded):
+def test_every_submission_has_one_outcome_and_its_rows_after_a_worker_died(cluster_run):
     names = ["s1", "s2", "s3", "x-attacker"]
-    assert sorted(graded["first"]) == names
-    assert sorted(o["student"] for o in graded["saved"]) == names  # exactly one each
-    assert {o.status for o in graded["first"].values()} == {"graded"}, graded["first"]
-    assert sorted(graded["scores"]) == names  # rows in PostgreSQL
-    full = sum(graded["max_points"][c] for c in graded["auto"])
-    points = {s: sum(graded["scores"][s].get(c) or 0 for c in graded["auto"]) for s in names}
+    assert sorted(cluster_run["first"]) == names
+    assert sorted(o["student"] for o in cluster_run["saved"]) == names  # exactly one each
+    assert {o.status for o in cluster_run["first"].values()} == {"graded"}, cluster_run["first"]
+    assert sorted(cluster_run["scores"]) == names  # rows in PostgreSQL
+    full = sum(cluster_run["max_points"][c] for c in cluster_run["auto"])
+    points = {s: sum(cluster_run["scores"][s].get(c) or 0 for c in cluster_run["auto"]) for s in names}
     assert points == {"s1": full, "s2": full, "s3": full - 2, "x-attacker": 0}
 
 
-def test_the_killed_workers_kernels_died_with_it(graded):
-    assert graded["orphans"] and graded["left"] == []
+def test_the_killed_workers_kernels_died_with_it(cluster_run):
+    assert cluster_run["orphans"] and cluster_run["left"] == []
 
 
-def test_stock_export_reads_the_postgres_gradebook(graded):
-    assert graded["exported"].returncode == 0, graded["exported"].stderr[-2000:]
-    rows = (graded["root"] / "grades_all.csv").read_text()
+def test_stock_export_reads_the_postgres_gradebook(cluster_run):
+    assert cluster_run["exported"].returncode == 0, cluster_run["exported"].stderr[-2000:]
+    rows = (cluster_run["root"] / "grades_all.csv").read_text()
     assert all(name in rows for name in ("s1", "s3", "x-attacker"))
 
 
-def test_an_attack_on_the_cluster_database_and_state_changes_nothing(graded):
-    assert not graded["planted"], "a submission ran code on a dask worker"
-    assert graded["planted_table"] == 0, "a submission reached the PostgreSQL gradebook"
-    assert graded["marker"] not in graded["outcomes_text"]
-    assert graded["first"]["x-attacker"].score == 0
+def test_an_attack_on_the_cluster_database_and_state_changes_nothing(cluster_run):
+    assert not cluster_run["planted"], "a submission ran code on a dask worker"
+    assert cluster_run["planted_table"] == 0, "a submission reached the PostgreSQL gradebook"
+    assert cluster_run["marker"] not in cluster_run["outcomes_text"]
+    assert cluster_run["first"]["x-attacker"].score == 0
 
 
-def test_a_rerun_grades_only_new_and_changed_submissions(graded):
-    first, second = graded["first"], graded["second"]
+def test_a_rerun_grades_only_new_and_changed_submissions(cluster_run):
+    first, second = cluster_run["first"], cluster_run["second"]
     regraded = sorted(name for name, o in second.items() if name not in first or o.run != first[name].run)
     assert regraded == ["s2", "s5"]
     assert {o.status for o in second.values()} == {"graded"}
-    assert graded["second_scores"]["s2"]["test_double"] == 0  # the changed submission, graded anew
-    assert graded["second_scores"]["s5"]["test_double"] == 2
+    assert cluster_run["second_scores"]["s2"]["test_double"] == 0  # the changed submission, graded anew
+    assert cluster_run["second_scores"]["s5"]["test_double"] == 2
 
 
-def test_force_regrades_an_unchanged_submission(graded):
-    forced = graded["forced"]
-    assert forced.status == "graded" and forced.run != graded["first"]["s1"].run
+def test_force_regrades_an_unchanged_submission(cluster_run):
+    forced = cluster_run["forced"]
+    assert forced.status == "graded" and forced.run != cluster_run["first"]["s1"].run
