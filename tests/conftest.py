@@ -5,7 +5,7 @@
 * `graded(assignment)`: the solution, the blank release, a sample of the
   known-wrong answers and correct alternatives from its grader module, and the
   sample submissions in examples/, autograded by stock nbgrader in ONE parallel
-  batch; returns scores and outcomes per submission.
+  batch, in a course copy of the lane's; returns scores and outcomes per submission.
 * `calibrated(assignment)`: every variant of its grader module, graded by
   vicourse.authoring.calibration in one sandboxed process that runs the notebook once
   (about a second a variant instead of a fresh autograde run each); a dict
@@ -13,14 +13,14 @@
 * `solution(assignment)`: a live kernel that ran the source notebook, as a
   Student, for cross-checking stated numbers.
 
-The calibrations and the torch notebooks' batches (each trains networks for minutes of CPU) are
-graded by a background lane from the first test on, beside the rest of the suite, most of which uses
-one core (pytest_collection_modifyitems orders the tests):
+The calibrations and the `graded` batches (the torch notebooks' train networks for minutes of CPU)
+are graded by a background lane from the first test on, beside the rest of the suite, most of which
+uses one core (pytest_collection_modifyitems orders the tests):
 
 1. the CPU-share tests, before the lane starts: they measure what other load costs;
 2. the tests that use one core, beside the lane;
-3. the tests that read a batch graded two submissions at a time (BOTH_CORES, and the numpy
-   notebooks' `graded` batches), when the lane has less left to do;
+3. the tests that grade a batch of their own two submissions at a time (BOTH_CORES, and 05's
+   cheats), when the lane has less left to do;
 4. the tests that read the lane's results.
 """
 
@@ -50,7 +50,6 @@ from vicourse import shipped
 from vicourse.authoring import examples, release
 from vicourse.authoring.calibration import expected_fractions, grade_variants, variants_of
 from vicourse.authoring.solutions import MARKER_LINE, HIDDEN_BLOCK
-from vicourse.batch import coordinator
 from vicourse.batch.outcomes import Outcome, load_outcomes
 from vicourse.course import assignments, copy_course, read_notebook, source_notebook
 from vicourse.grading.executor import live_student
@@ -62,15 +61,16 @@ ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENTS = assignments(ROOT)
 TORCH = [a for a in ASSIGNMENTS if shipped.trains_networks(ROOT, a)]
 QUIET_FIRST = ("test_cpu_share.py",)  # they measure what other load costs: run alone
-# the batches of two workers that run when the lane has less left to do, besides the `graded` ones (the
-# numpy notebooks' and 05's cheats): {test file: the fixture that grades its batch}. The 06 cheats run
+# the batches of two workers that run when the lane has less left to do, besides 05's cheats (their
+# fixture is named `graded` too): {test file: the fixture that grades its batch}. The 06 cheats run
 # beside the lane: with them after it, the lane finished minutes before the suite
 BOTH_CORES = {"test_attacks.py": "battle"}
 VARIANT_KINDS = {"WRONG_ANSWERS": "wrong", "CORRECT_ALTERNATIVES": "alternative"}
 CHECK_TIMEOUT = "--ExecuteWithChecks.check_timeout=10"
-# per-cell limit for the numpy notebooks: three times their slowest cell while two submissions are
-# graded at once (a torch import, under 5 s), short enough that the broken example's endless loop
-# stays cheap; the attack battle uses the same
+# per-cell limit for the batches of the assignments with sample submissions (examples/), short enough
+# that the broken example's endless loop stays cheap: ten times their slowest cell (a torch import,
+# under 1.5 s while two submissions are graded at once); the attack battle (01) uses the same. The
+# others keep the course's limit: 04's EM on the digits takes 7 s beside a classmate, more under load
 CELL_TIMEOUT = "--Execute.timeout=15"
 # variants of each kind that also go through stock autograde, in one submission, to show that both
 # routes agree (the calibration grades every variant; each stock run costs a whole notebook execution)
@@ -140,6 +140,7 @@ class Graded:
     outcomes: dict  # submission -> vicourse.batch.outcomes.Outcome
     max_points: dict  # grade id -> points
     autograded: list  # grade ids of autograded test cells
+    root: Path  # the course that graded them: submitted/, autograded/, the gradebook
 
 
 def calibration_submissions(course: Path, assignment: str) -> dict[str, str]:
@@ -173,25 +174,22 @@ LANE_BATCH = ("import json, sys\nfrom pathlib import Path\nfrom vicourse.batch i
               " **options)\n")
 
 
-def grade_batch(course: Path, assignment: str, own_process: bool = False) -> Graded:
-    """The submissions of calibration_submissions, autograded by `make grade`'s engine in one batch."""
+def grade_batch(course: Path, assignment: str) -> Graded:
+    """The submissions of calibration_submissions, autograded by `make grade`'s engine in one batch, in a
+    process of its own."""
     for name, text in calibration_submissions(course, assignment).items():
         folder = course / "submitted" / name / assignment
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"{assignment}.ipynb").write_text(text, encoding="utf-8")
-    trains = shipped.trains_networks(course, assignment)
-    options = {"workers": os.cpu_count() or 2, "timeout": 600,
-               "extra": [CHECK_TIMEOUT] if trains else [CELL_TIMEOUT, CHECK_TIMEOUT]}  # training keeps the course's limit
-    if own_process:
-        ran = subprocess.run([sys.executable, "-c", LANE_BATCH, str(course), assignment,
-                              json.dumps({**options, "secret": TEST_SECRET.hex()})], cwd=ROOT, capture_output=True, text=True)
-        if ran.returncode != 0:
-            raise RuntimeError(f"the batch of {assignment} failed ({ran.returncode}):\n{ran.stderr[-3000:]}")
-        outcomes = [Outcome.from_dict(saved) for saved in load_outcomes(course, assignment).values()]
-    else:
-        outcomes = coordinator.grade_all(course, assignment, secret=TEST_SECRET, **options)
+    loops = (course / "examples" / assignment / "broken.ipynb").exists()
+    options = {"workers": os.cpu_count() or 2, "timeout": 600, "extra": [CELL_TIMEOUT, CHECK_TIMEOUT] if loops else [CHECK_TIMEOUT]}
+    ran = subprocess.run([sys.executable, "-c", LANE_BATCH, str(course), assignment,
+                          json.dumps({**options, "secret": TEST_SECRET.hex()})], cwd=ROOT, capture_output=True, text=True)
+    if ran.returncode != 0:
+        raise RuntimeError(f"the batch of {assignment} failed ({ran.returncode}):\n{ran.stderr[-3000:]}")
+    outcomes = [Outcome.from_dict(saved) for saved in load_outcomes(course, assignment).values()]
     columns, scores, max_points, manual = report.question_scores(course, assignment)
-    return Graded(scores, {o.student: o for o in outcomes}, max_points, [c for c in columns if c not in manual])
+    return Graded(scores, {o.student: o for o in outcomes}, max_points, [c for c in columns if c not in manual], course)
 
 
 def calibrate(assignment: str) -> dict[str, dict]:
@@ -204,11 +202,11 @@ def calibrate(assignment: str) -> dict[str, dict]:
 
 def lane_work(item) -> tuple[str, str] | None:
     """("calibrated", assignment) where a test reads a calibration, ("graded", assignment) where it reads
-    a torch notebook's batch: the work of the background lane."""
+    a batch: the work of the background lane."""
     assignment = getattr(getattr(item, "callspec", None), "params", {}).get("assignment")
     if "calibrated" in item.fixturenames and assignment in ASSIGNMENTS:
         return "calibrated", assignment
-    if "graded" in item.fixturenames and assignment in TORCH:
+    if "graded" in item.fixturenames and assignment in ASSIGNMENTS:
         return "graded", assignment
     return None
 
@@ -227,8 +225,8 @@ def pytest_collection_modifyitems(session, config, items):
 
 
 class Lane:
-    """One background thread that grades the calibrations that this session's tests read, and the torch
-    notebooks' batches (in a course copy of its own, so two batches never share a gradebook)."""
+    """One background thread that grades the calibrations and the batches that this session's tests read
+    (the batches in a course copy of its own, where no other test grades)."""
 
     def __init__(self, folder: Path, jobs: set[tuple[str, str]]):
         self.folder, self.futures = folder, {}
@@ -248,14 +246,14 @@ class Lane:
             return calibrate(assignment)
         if self.course is None:
             self.course = copy_course(ROOT, self.folder, parts=("source", "grader_tests", "examples"))
-            release.generate_releases(self.course, TORCH)
-        return grade_batch(self.course, assignment, own_process=True)
+            release.generate_releases(self.course)
+        return grade_batch(self.course, assignment)
 
     def result(self, kind: str, assignment: str):
-        """The lane's result, or None where the lane does not grade it."""
-        if (kind, assignment) not in self.jobs:
-            return None
+        """The lane's result; work that no collected test announced is queued now."""
         self.start()
+        if (kind, assignment) not in self.futures:
+            self.futures[kind, assignment] = self.pool.submit(self._run, kind, assignment)
         return self.futures[kind, assignment].result()
 
 
@@ -274,13 +272,9 @@ def _lane_runs_beside_the_tests(request, lane):
 
 
 @pytest.fixture(scope="session")
-def graded(course, lane):
-    cache: dict[str, Graded] = {}
-
+def graded(lane):
     def get(assignment: str) -> Graded:
-        if assignment not in cache:
-            cache[assignment] = lane.result("graded", assignment) or grade_batch(course, assignment)
-        return cache[assignment]
+        return lane.result("graded", assignment)
 
     return get
 

@@ -74,8 +74,8 @@ def test_examples_are_current(assignment):
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS[:1])
-def test_feedback_hides_the_hidden_tests(graded, course, assignment):
-    graded(assignment)
+def test_feedback_hides_the_hidden_tests(graded, assignment):
+    course = graded(assignment).root
     result = nbgrader(course, "generate_feedback", assignment, "--student", "wrong-00", "--force")
     assert result.returncode == 0, result.stderr
     html = (course / "feedback" / "wrong-00" / assignment / f"{assignment}.html").read_text(encoding="utf-8")

@@ -149,11 +149,10 @@ def test_part_headings_state_the_points_of_their_cells(assignment):
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS[:1])
-def test_stock_autograde_shows_the_rubrics_to_graders(graded, course, assignment):
+def test_stock_autograde_shows_the_rubrics_to_graders(graded, assignment):
     """formgrader renders the autograded notebook: stock OverwriteCells puts the locked
     question cell back as it is in the gradebook, rubric included."""
-    graded(assignment)
-    nb = read_notebook(course / "autograded" / "solution" / assignment / f"{assignment}.ipynb")
+    nb = read_notebook(graded(assignment).root / "autograded" / "solution" / assignment / f"{assignment}.ipynb")
     source = read_notebook(source_notebook(ROOT, assignment))
     rubrics = [mark_scheme(q.source) for q, _ in written_answers(source)]
     shown = [mark_scheme(c.source) for c in nb.cells if mark_scheme(c.source)]
