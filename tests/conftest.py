@@ -19,8 +19,8 @@ uses one core (pytest_collection_modifyitems orders the tests):
 
 1. the CPU-share tests, before the lane starts: they measure what other load costs;
 2. the tests that use one core, beside the lane;
-3. the tests that grade a batch of their own two submissions at a time (BOTH_CORES, and 05's
-   cheats), when the lane has less left to do;
+3. the tests that grade a batch of their own two submissions at a time (BOTH_CORES), when the
+   lane has less left to do;
 4. the tests that read the lane's results.
 """
 
@@ -61,10 +61,10 @@ ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENTS = assignments(ROOT)
 TORCH = [a for a in ASSIGNMENTS if shipped.trains_networks(ROOT, a)]
 QUIET_FIRST = ("test_cpu_share.py",)  # they measure what other load costs: run alone
-# the batches of two workers that run when the lane has less left to do, besides 05's cheats (their
-# fixture is named `graded` too): {test file: the fixture that grades its batch}. The 06 cheats run
-# beside the lane: with them after it, the lane finished minutes before the suite
-BOTH_CORES = {"test_attacks.py": "battle"}
+# the batches of two workers that run when the lane has less left to do: {test file: the fixture that
+# grades its batch}. The 06 cheats run beside the lane: with them after it, the lane finished minutes
+# before the suite
+BOTH_CORES = {"test_attacks.py": "battle", "test_attacks_05.py": "cheats"}
 VARIANT_KINDS = {"WRONG_ANSWERS": "wrong", "CORRECT_ALTERNATIVES": "alternative"}
 CHECK_TIMEOUT = "--ExecuteWithChecks.check_timeout=10"
 # per-cell limit for the batches of the assignments with sample submissions (examples/), short enough
@@ -219,7 +219,7 @@ def pytest_collection_modifyitems(session, config, items):
             return 0
         if lane_work(item):
             return 3
-        return 2 if "graded" in item.fixturenames or BOTH_CORES.get(item.path.name) in item.fixturenames else 1
+        return 2 if BOTH_CORES.get(item.path.name) in item.fixturenames else 1
 
     items.sort(key=order)
 

@@ -31,7 +31,7 @@ if not isolation().sandboxed and not os.environ.get("CI"):
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory):
+def cheats(tmp_path_factory):
     root = copy_course(ROOT, tmp_path_factory.mktemp("cheats05"), parts=("source", "grader_tests"))
     release.generate_releases(root, [NAME])
     blank = read_notebook(root / "release" / NAME / f"{NAME}.ipynb")
@@ -54,15 +54,15 @@ def graded(tmp_path_factory):
 
 
 @pytest.mark.parametrize("cheat", sorted(GMVAE_CHEATS))
-def test_a_cheat_earns_no_trained_model_point(graded, cheat):
-    assert graded["outcomes"][cheat].status == "graded", graded["outcomes"][cheat].notes
-    assert {check: graded["scores"][cheat].get(check) for check in TRAINED} == {check: 0 for check in TRAINED}
+def test_a_cheat_earns_no_trained_model_point(cheats, cheat):
+    assert cheats["outcomes"][cheat].status == "graded", cheats["outcomes"][cheat].notes
+    assert {check: cheats["scores"][cheat].get(check) for check in TRAINED} == {check: 0 for check in TRAINED}
     # reparameterize is right (1 point); every other point is out of reach too
-    assert sum(v or 0 for v in graded["scores"][cheat].values()) == graded["scores"][cheat]["test_reparameterize"] == 1
+    assert sum(v or 0 for v in cheats["scores"][cheat].values()) == cheats["scores"][cheat]["test_reparameterize"] == 1
 
 
-def test_the_checks_say_what_the_cheats_models_did_on_the_new_images(graded):
+def test_the_checks_say_what_the_cheats_models_did_on_the_new_images(cheats):
     """The messages report the grader's own numbers: a likelihood or clusters measured on images that the
     cheats never saw, or parameters that are not the architecture's."""
-    messages = " ".join(str(record["checks"].get(check)) for record in graded["records"].values() for check in TRAINED)
+    messages = " ".join(str(record["checks"].get(check)) for record in cheats["records"].values() for check in TRAINED)
     assert "fresh images" in messages and "drawn at grading time" in messages
